@@ -1,0 +1,183 @@
+"""The requirement catalog: the single source of truth for what the suite checks.
+
+Every conformance case names one or more IDs from here with
+``@pytest.mark.requirement("CS-...")``. Levels follow the product decisions in
+``shared/spec/verdicts.md``; ``section`` names the part of the Clickstream HTTP API
+document each requirement rests on (we cite, we do not quote).
+
+Profiles: ``core`` always runs; ``auth`` and ``web`` switch on when ``--auth-cookie``
+or ``--origin`` is given; ``strict`` is chosen with ``--profile strict`` and turns
+"the collector rejects bad input" from an observation into a demand.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Iterable
+
+MUST = "MUST"
+SHOULD = "SHOULD"
+INFO = "INFO"
+LEVELS = (MUST, SHOULD, INFO)
+PROFILES = ("core", "auth", "web", "strict")
+
+# Identity of the API document the catalog was written against.
+API_DOCUMENT = {
+    "title": "Clickstream HTTP API",
+    "file": "clickstream-http-api.txt",
+    "sha256": "47f927ddfd007d9dcedd6274ac6a8d7b9ee222b15aeee474a014ff98c4d15a30",
+}
+
+
+@dataclass(frozen=True)
+class Requirement:
+    id: str
+    level: str
+    statement: str
+    section: str
+    profile: str = "core"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+_R = Requirement
+
+REQUIREMENTS: tuple[Requirement, ...] = (
+    # --- MUST (verdicts.md MUST 1-12) ---------------------------------------
+    _R("CS-VALID-200", MUST,
+       "A well-formed batch of one or more events for a registered appId, using any "
+       "documented field with its documented type (Unicode text included, optional "
+       "fields present or not), is answered with status 200 exactly; 201 or 204 count "
+       "as failures because SDKs re-send on anything but 200.",
+       "API Specification (2); Request body; Event attributes; Request response"),
+    _R("CS-APPID-403", MUST,
+       "A request whose appId query parameter is unknown, empty or missing is answered "
+       "with 403, whatever its body (an oversized body with a bad appId may get 413).",
+       "API Specification (1); Request query parameters; HttpCode"),
+    _R("CS-SIZE-413", MUST,
+       "A body larger than 1,048,576 bytes as sent is answered with 413, and the client "
+       "can read that answer even when the collector answers before the upload ends.",
+       "API Specification (3); HttpCode"),
+    _R("CS-SIZE-ACCEPT", MUST,
+       "An otherwise valid body of up to 1,000,000 bytes as sent is answered with 200.",
+       "API Specification (3)"),
+    _R("CS-GZIP-200", MUST,
+       "With compression=gzip, a body that is base64 text of gzip-compressed JSON is "
+       "answered with 200, including bodies that decode to as much as 16 MiB from at "
+       "most 1,000,000 bytes as sent.",
+       "Request query parameters (compression)"),
+    _R("CS-HASH-200", MUST,
+       "A request carrying the correct hashCode (the first 8 lower-case hex digits of "
+       "the sha256 of the body as sent) is answered with 200, and so is one carrying no "
+       "hashCode at all.",
+       "Request query parameters (hashCode)"),
+    _R("CS-OPTIONAL-200", MUST,
+       "Optional query parameters and headers never cause a rejection, whether present "
+       "or absent: platform, event_bundle_sequence_id (any positive integer, in any "
+       "order), upload_timestamp, an empty compression, parameters the document does not "
+       "name, X-Forwarded-For, User-Agent, and the documented Content-Type.",
+       "Request headers; Request query parameters"),
+    _R("CS-LIMITS-200", MUST,
+       "Events at every documented limit are accepted: 100 items, 100 user attributes, "
+       "500 custom attributes, names of 50 characters and values of 1024 characters.",
+       "Event attributes (items, user, attributes)"),
+    _R("CS-RETRY-200", MUST,
+       "An identical request sent again (a client retry) is answered with 200 each time, "
+       "and events repeating an event_id, within one batch or across batches, are accepted.",
+       "Request response; Event attributes (event_id)"),
+    _R("CS-ROBUST", MUST,
+       "No input makes the collector answer with a 5xx status or stop answering; after "
+       "each hostile request a known-good request is still answered with 200.",
+       "HttpCode; Request response"),
+    _R("CS-TIMELY", MUST,
+       "Every request is answered within the request timeout (10 s by default, the same "
+       "as the Web SDK's).",
+       "Request response"),
+    _R("CS-AUTH-COOKIE", MUST,
+       "When the collector is set up with an authentication cookie, a request without "
+       "the cookie or with a wrong value is refused (403; 401 is tolerated with a "
+       "warning), and a request with the right cookie is answered with 200.",
+       "Request headers (cookie); HttpCode (403)", "auth"),
+    _R("CS-CORS-CREDENTIALS", MUST,
+       "For a web origin, the preflight OPTIONS asking for content-type gets a 2xx with "
+       "Access-Control-Allow-Origin equal to the origin (never *), "
+       "Access-Control-Allow-Credentials true, POST among the allowed methods and "
+       "content-type among the allowed headers; the POST answer carries the same "
+       "origin and credentials headers.",
+       "Request endpoint; Request headers (browsers send credentials with the cookie)", "web"),
+    # --- SHOULD -------------------------------------------------------------
+    _R("CS-OK-EMPTY", SHOULD,
+       "A 200 answer has an empty body.",
+       "Request response"),
+    _R("CS-AUTH-403", SHOULD,
+       "A refused authentication is answered with 403 exactly, the status the document "
+       "names, rather than another 4xx.",
+       "HttpCode (403)", "auth"),
+    # --- INFO (observed, no verdict) -----------------------------------------
+    _R("CS-SIZE-GREY", INFO,
+       "How the collector answers bodies of 1,000,001 to 1,048,576 bytes, where \"1MB\" "
+       "is ambiguous.",
+       "API Specification (3)"),
+    _R("CS-HASH-VERIFY", INFO,
+       "Whether the collector verifies hashCode: a wrong value, an upper-case value.",
+       "Request query parameters (hashCode)"),
+    _R("CS-ENCODING-ALT", INFO,
+       "How the collector treats other encodings: raw gzip bytes with compression=gzip, "
+       "a Content-Encoding: gzip header, unsupported compression names.",
+       "Request query parameters (compression)"),
+    _R("CS-GZIP-BOMB", INFO,
+       "Whether a small compressed body that decodes past 64 MiB is accepted or refused "
+       "with 413 (a 5xx is a CS-ROBUST failure).",
+       "Request query parameters (compression); API Specification (3)"),
+    _R("CS-VALIDATES-EVENTS", INFO,
+       "Whether events that break the document's rules inside a well-formed array "
+       "(missing required fields, wrong types, over-limit counts, bad names, an app_id "
+       "unlike the query's) are refused at ingestion or passed through.",
+       "API Specification (2); Event attributes"),
+    _R("CS-VALIDATES-BODY", INFO,
+       "Whether malformed JSON and bodies that are not an array of events are refused "
+       "at ingestion or passed through.",
+       "Request body"),
+    _R("CS-METHOD-PATH", INFO,
+       "How the collector answers methods other than POST and OPTIONS, other paths, and "
+       "an appId in another letter case.",
+       "Request method; Request endpoint"),
+    _R("CS-CONTENT-TYPE", INFO,
+       "How the collector answers other Content-Type values: no charset, text/plain, "
+       "none at all.",
+       "Request headers (Content-Type)"),
+    # --- strict profile: for collectors that claim to validate at ingestion ---
+    _R("CS-STRICT-EVENTS-4XX", MUST,
+       "A collector that validates at ingestion refuses events that break the "
+       "document's rules with a 4xx status.",
+       "API Specification (2); Event attributes", "strict"),
+    _R("CS-STRICT-BODY-4XX", MUST,
+       "A collector that validates at ingestion refuses malformed JSON and bodies that "
+       "are not a non-empty array of events with a 4xx status.",
+       "Request body", "strict"),
+)
+
+BY_ID: dict[str, Requirement] = {r.id: r for r in REQUIREMENTS}
+
+
+def get(requirement_id: str) -> Requirement:
+    """Return the requirement with this ID; KeyError names unknown IDs."""
+    try:
+        return BY_ID[requirement_id]
+    except KeyError:
+        raise KeyError(f"unknown requirement ID {requirement_id!r}") from None
+
+
+def active(requirement_ids: Iterable[str], profiles: Iterable[str]) -> list[Requirement]:
+    """The requirements among these IDs whose profile is selected."""
+    selected = set(profiles)
+    return [get(i) for i in requirement_ids if get(i).profile in selected]
+
+
+def format_catalog(requirements: Iterable[Requirement] = REQUIREMENTS) -> str:
+    """The catalog as text for `clickstream-conformance requirements`."""
+    lines = []
+    for r in requirements:
+        lines.append(f"{r.id}  [{r.level}, profile {r.profile}]  ({r.section})")
+        lines.append(f"    {r.statement}")
+    return "\n".join(lines)
