@@ -1,2 +1,109 @@
-def main() -> int:
+"""The `clickstream-conformance` command.
+
+Subcommands:
+  certify       run the suite against a collector (default: the embedded reference
+                collector) and write a certification bundle
+  serve         run the reference collector
+  requirements  print the requirement catalog
+  validate      check request bodies (or captured requests) against the schema
+  verify        check that a certification bundle is untouched
+  compare       put several bundles side by side
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from conformance import __version__, catalog
+
+CERTIFY_SEED = "20261126"  # certification runs are reproducible: a fixed Hypothesis seed
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="clickstream-conformance",
+        description="Conformance suite and certification tool for Clickstream HTTP API collectors.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    _add_certify(sub)
+    _add_serve(sub)
+    req = sub.add_parser("requirements", help="print the requirement catalog")
+    req.add_argument("--profile", choices=catalog.PROFILES, help="only this profile's requirements")
+    req.set_defaults(func=run_requirements)
+    _add_validate(sub)
+    _add_reports(sub)
+    return parser
+
+
+def _add_certify(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "certify", help="certify a collector (the embedded reference collector when no --endpoint)",
+        description="Run the conformance cases against a collector and write a certification "
+                    "bundle. Without --endpoint, the embedded reference collector is started on "
+                    "a free loopback port and certified.")
+    p.add_argument("--endpoint", metavar="URL", help="collector endpoint, e.g. http://127.0.0.1:8080/collect")
+    p.add_argument("--app-id", metavar="ID", help="a registered appId (default shop_dev for the embedded collector)")
+    p.add_argument("--auth-cookie", metavar="NAME=VALUE", help="the collector's auth cookie (auth profile)")
+    p.add_argument("--origin", metavar="ORIGIN", help="an allowed web origin (web profile)")
+    p.add_argument("--profile", choices=("core", "strict"), default="core")
+    p.add_argument("--request-timeout", type=float, default=10.0, metavar="SECONDS")
+    p.add_argument("--output", "-o", default="conformance-report", metavar="DIR",
+                   help="bundle directory (default ./conformance-report)")
+    p.add_argument("--baseline", metavar="FILE", help="known failures that do not break the gate")
+    p.add_argument("--seed", default=CERTIFY_SEED, help=f"Hypothesis seed (default {CERTIFY_SEED})")
+    p.add_argument("--pytest-arg", action="append", default=[], metavar="ARG",
+                   help="extra argument passed to pytest (repeatable), e.g. --pytest-arg=-x")
+    p.set_defaults(func=run_certify)
+
+
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    from conformance.collector.cli import add_serve_arguments, run_serve
+    p = sub.add_parser("serve", help="run the reference collector",
+                       description="Run the reference collector: a conforming Clickstream collector "
+                                   "that stores what it accepts in SQLite.")
+    add_serve_arguments(p)
+    p.set_defaults(func=run_serve)
+
+
+def _add_validate(sub: argparse._SubParsersAction) -> None:
+    from strategies.validate import add_arguments, run
+    p = sub.add_parser("validate", help="validate request bodies or captured requests",
+                       description="Check JSON bodies, or JSON lines of captured requests with a "
+                                   "'body' field, against the request body schema and the document's limits.")
+    add_arguments(p)
+    p.set_defaults(func=run)
+
+
+def _add_reports(sub: argparse._SubParsersAction) -> None:
+    try:
+        from reports.cli import add_commands
+    except ImportError:  # the reports package is optional while it is being built
+        return
+    add_commands(sub)
+
+
+def run_requirements(args: argparse.Namespace) -> int:
+    reqs = [r for r in catalog.REQUIREMENTS if args.profile in (None, r.profile)]
+    print(catalog.format_catalog(reqs))
     return 0
+
+
+def run_certify(args: argparse.Namespace) -> int:
+    from conformance.certify import certify
+    return certify(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,1 +1,328 @@
-"""pytest plugin (placeholder until the plugin lands)."""
+"""The pytest plugin: options, endpoint mode, outcome classes, summary.
+
+With ``--endpoint URL`` pytest runs the conformance cases shipped in
+``conformance/cases`` against URL, from any directory, and nothing else. Without it
+the plugin stays out of the way (the checkout's self-tests run as usual).
+
+Outcomes (after Autobahn|Testsuite): PASS, FAIL (a MUST broken), WARN (a SHOULD
+broken), INFO (observed, no verdict), ERROR (could not judge), SKIP. Only FAIL and
+ERROR make pytest exit non-zero.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from conformance import baseline, catalog
+from conformance.failures import (
+    ERROR, FAIL, INFO, PASS, SKIP, WARN, ConformanceFailure, CouldNotJudge,
+)
+from conformance.results import RunResults
+from conformance.target import CaseRecord, Settings, Target
+
+CASES_DIR = Path(__file__).parent / "cases"
+SETTINGS_KEY = pytest.StashKey[Settings]()
+TARGET_KEY = pytest.StashKey[Target]()
+RUN_KEY = pytest.StashKey[RunResults]()
+BASELINE_KEY = pytest.StashKey["baseline.Baseline"]()
+
+TEST_STATUS = {  # outcome -> (category, short letter, verbose word)
+    PASS: ("passed", ".", "PASS"),
+    FAIL: ("failed", "F", "FAIL"),
+    WARN: ("warn", "W", "WARN"),
+    INFO: ("info", "I", "INFO"),
+    ERROR: ("error", "E", "ERROR"),
+    SKIP: ("skipped", "s", "SKIP"),
+}
+LEVEL_RANK = {catalog.MUST: 3, catalog.SHOULD: 2, catalog.INFO: 1}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("clickstream", "Clickstream HTTP API conformance")
+    group.addoption("--endpoint", metavar="URL",
+                    help="collector endpoint to certify, e.g. http://127.0.0.1:8080/collect; "
+                         "runs the conformance cases instead of the tests found here")
+    group.addoption("--app-id", metavar="ID", help="an appId registered on the collector (required with --endpoint)")
+    group.addoption("--auth-cookie", metavar="NAME=VALUE",
+                    help="the collector's authentication cookie; turns on the auth profile. "
+                         "The value never appears in output or reports")
+    group.addoption("--origin", metavar="ORIGIN",
+                    help="a web origin the collector allows, e.g. https://shop.example; turns on the web (CORS) profile")
+    group.addoption("--profile", choices=("core", "strict"), default="core",
+                    help="core (default) or strict: strict also demands that invalid events and "
+                         "malformed bodies are refused with 4xx (collectors that validate at ingestion)")
+    group.addoption("--request-timeout", type=float, default=10.0, metavar="SECONDS",
+                    help="how long each request may take (default 10, as the Web SDK)")
+    group.addoption("--conformance-examples", type=int, default=25, metavar="N",
+                    help="Hypothesis examples per property-based case (default 25)")
+    group.addoption("--conformance-report", metavar="DIR",
+                    help="write a certification bundle to DIR: report.html, results.json, "
+                         "junit.xml, manifest.json")
+    group.addoption("--baseline", metavar="FILE",
+                    help="known failures (JSON) that do not break the gate; entries that no longer "
+                         "fail, or name no case, do")
+
+
+# --- configuration and the endpoint mode -----------------------------------------
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "requirement(*ids): the catalog requirement IDs a conformance case checks")
+    endpoint = config.getoption("endpoint")
+    if endpoint is None:
+        if config.getoption("app_id") or config.getoption("auth_cookie") or config.getoption("origin"):
+            raise pytest.UsageError("--app-id, --auth-cookie and --origin need --endpoint URL "
+                                    "(or use `clickstream-conformance certify` to test the reference collector)")
+        return
+    if config.getoption("help") or config.getoption("version", False):
+        return
+    settings = settings_from_options(config)
+    reason = _probe(settings)
+    if reason:
+        raise pytest.UsageError(f"cannot reach {settings.endpoint}: {reason}")
+    config.stash[SETTINGS_KEY] = settings
+    config.stash[TARGET_KEY] = Target(settings)
+    config.stash[RUN_KEY] = RunResults(settings, redacted_options(config, settings))
+    baseline_path = config.getoption("baseline")
+    if baseline_path:
+        config.stash[BASELINE_KEY] = baseline.load(baseline_path)
+    report_dir = config.getoption("conformance_report")
+    if report_dir:
+        Path(report_dir).mkdir(parents=True, exist_ok=True)
+        if not config.option.xmlpath:
+            config.option.xmlpath = str(Path(report_dir) / "junit.xml")
+    config.args[:] = _case_args(config.args)
+    config.pluginmanager.register(EndpointMode(config), "clickstream-endpoint-mode")
+
+
+def settings_from_options(config: pytest.Config) -> Settings:
+    """Validate the options; each problem is one clear line, never a traceback."""
+    endpoint = config.getoption("endpoint")
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise pytest.UsageError(f"--endpoint must be an http(s) URL like http://127.0.0.1:8080/collect, got {endpoint!r}")
+    try:
+        parts.port
+    except ValueError:
+        raise pytest.UsageError(f"--endpoint has a bad port: {endpoint!r}") from None
+    app_id = config.getoption("app_id")
+    if not app_id:
+        raise pytest.UsageError("--app-id ID is required with --endpoint (an appId registered on the collector)")
+    timeout = config.getoption("request_timeout")
+    if not timeout > 0:
+        raise pytest.UsageError(f"--request-timeout must be a positive number of seconds, got {timeout}")
+    examples = config.getoption("conformance_examples")
+    if examples < 1:
+        raise pytest.UsageError(f"--conformance-examples must be at least 1, got {examples}")
+    profiles = {"core"}
+    cookie = parse_cookie(config.getoption("auth_cookie"))
+    if cookie:
+        profiles.add("auth")
+    origin = config.getoption("origin")
+    if origin is not None:
+        o = urlsplit(origin)
+        if o.scheme not in ("http", "https") or not o.hostname or o.path not in ("", "/"):
+            raise pytest.UsageError(f"--origin must be a scheme and host like https://shop.example, got {origin!r}")
+        origin = origin.rstrip("/")
+        profiles.add("web")
+    if config.getoption("profile") == "strict":
+        profiles.add("strict")
+    return Settings(endpoint, app_id, cookie, origin, frozenset(profiles), timeout, examples)
+
+
+def parse_cookie(text: str | None) -> tuple[str, str] | None:
+    if text is None:
+        return None
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip() or not value:
+        raise pytest.UsageError("--auth-cookie must look like NAME=VALUE")
+    return name.strip(), value
+
+
+def _probe(settings: Settings) -> str | None:
+    from conformance.client import probe
+    return probe(settings.endpoint, settings.timeout)
+
+
+def _case_args(args: list[str]) -> list[str]:
+    """Keep arguments that point into the cases; otherwise run all of them."""
+    inside = [a for a in args if _within_cases(a)]
+    return inside or [str(CASES_DIR)]
+
+
+def _within_cases(arg: str) -> bool:
+    path = Path(arg.split("::")[0]).resolve()
+    return path == CASES_DIR or CASES_DIR in path.parents
+
+
+def case_name(item: pytest.Item) -> str:
+    module = getattr(item, "module", None)
+    area = module.__name__.rsplit(".", 1)[-1] if module else item.path.stem
+    return f"{area}::{item.name}"
+
+
+def requirement_ids(item: pytest.Item) -> list[str]:
+    ids: list[str] = []
+    for marker in item.iter_markers("requirement"):
+        ids += [i for i in marker.args if i not in ids]
+    return ids
+
+
+class EndpointMode:
+    """Hooks that only apply when certifying an endpoint."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.target = config.stash[TARGET_KEY]
+        self.settings = config.stash[SETTINGS_KEY]
+        self.run = config.stash[RUN_KEY]
+
+    def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+        if file_path.parent == CASES_DIR and file_path.suffix == ".py" \
+                and not file_path.name.startswith(("_", "conftest")):
+            return pytest.Module.from_parent(parent, path=file_path)
+        return None
+
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        for item in items:
+            ids = requirement_ids(item)
+            if not ids:
+                raise pytest.UsageError(f"conformance case {item.nodeid} names no requirement")
+            for rid in ids:
+                catalog.get(rid)
+            if not catalog.active(ids, self.settings.profiles):
+                profiles = sorted({catalog.get(i).profile for i in ids})
+                item.add_marker(pytest.mark.skip(reason=_profile_skip_reason(profiles)))
+
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        self.target.record = CaseRecord(name=case_name(item))
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo) -> Any:
+        report = yield
+        if call.when == "call" or (call.when == "setup" and not report.passed):
+            result = self.judge(item, call, report)
+            report.conformance = result
+            report.user_properties.append(("outcome", result["outcome"]))
+            report.user_properties.append(("requirements", " ".join(result["requirements"])))
+        return report
+
+    def judge(self, item: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport) -> dict[str, Any]:
+        record = self.target.record
+        ids = requirement_ids(item)
+        exc = call.excinfo.value if call.excinfo else None
+        outcome, message, failure = self.outcome_of(ids, exc, record, report)
+        if failure is not None and failure.requirement not in ids:
+            ids.append(failure.requirement)
+        if outcome in (PASS, WARN, INFO, SKIP) and report.outcome == "failed":
+            report.outcome = "passed"
+            report.longrepr = None
+        return {
+            "nodeid": item.nodeid,
+            "case": case_name(item),
+            "area": case_name(item).split("::")[0],
+            "doc": (getattr(item, "obj", None).__doc__ or "").strip() if hasattr(item, "obj") else "",
+            "requirements": ids,
+            "level": _case_level(ids, self.settings.profiles),
+            "outcome": outcome,
+            "message": message,
+            "failure": failure.to_dict() if failure else None,
+            "warnings": [w.to_dict() for w in record.warnings],
+            "observations": list(record.observations),
+            "exchange_count": record.exchange_count,
+            "exchanges": [ex.to_dict() for ex in record.exchanges],
+            "duration": round(call.duration, 3),
+        }
+
+    def outcome_of(self, ids: list[str], exc: BaseException | None, record: CaseRecord,
+                   report: pytest.TestReport) -> tuple[str, str, ConformanceFailure | None]:
+        if report.skipped:
+            return SKIP, _skip_reason(report), None
+        if isinstance(exc, ConformanceFailure):
+            level = catalog.get(exc.requirement).level
+            if level == catalog.SHOULD:
+                return WARN, str(exc), exc
+            return FAIL, str(exc), exc
+        if isinstance(exc, CouldNotJudge):
+            return ERROR, str(exc), None
+        if exc is not None:
+            return ERROR, f"could not judge: {type(exc).__name__}: {exc}", None
+        if record.warnings:
+            return WARN, "\n".join(str(w) for w in record.warnings), None
+        level = _case_level(ids, self.settings.profiles)
+        if level == catalog.INFO:
+            return INFO, "; ".join(o["text"] for o in record.observations) or "observed", None
+        return PASS, "", None
+
+    def pytest_report_teststatus(self, report: pytest.TestReport) -> tuple[str, str, str] | None:
+        result = getattr(report, "conformance", None)
+        if result is None:
+            return None
+        return TEST_STATUS[result["outcome"]]
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        result = getattr(report, "conformance", None)
+        if result is not None:
+            self.run.add(result)
+
+    @pytest.hookimpl(trylast=True)  # after junitxml wrote junit.xml, so the manifest covers it
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        self.run.finish()
+        self.target.close()
+        known = self.config.stash.get(BASELINE_KEY, None)
+        if known is not None:
+            self.run.gate_problems += known.apply(self.run.cases)
+        passes, _ = self.run.gate()
+        if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
+            session.exitstatus = pytest.ExitCode.OK if passes else pytest.ExitCode.TESTS_FAILED
+        report_dir = self.config.getoption("conformance_report")
+        if report_dir:
+            from reports.bundle import write_bundle
+            write_bundle(Path(report_dir), self.run.to_dict())
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        tr = terminalreporter
+        tr.section("Clickstream conformance")
+        for line in self.run.summary_lines():
+            tr.write_line(line)
+        for case in self.run.cases:
+            if case["outcome"] in (FAIL, ERROR) and not case.get("baselined"):
+                tr.write_line("  baseline entry: " + baseline.entry_for(case))
+        report_dir = self.config.getoption("conformance_report")
+        if report_dir:
+            tr.write_line(f"certification bundle: {Path(report_dir).resolve()}")
+
+
+def redacted_options(config: pytest.Config, settings: Settings) -> dict[str, Any]:
+    """The run's options for the report, with the cookie value redacted."""
+    cookie = settings.auth_cookie
+    return {
+        "endpoint": settings.endpoint,
+        "app_id": settings.app_id,
+        "auth_cookie": f"{cookie[0]}=<redacted>" if cookie else None,
+        "origin": settings.origin,
+        "profile": config.getoption("profile"),
+        "request_timeout": settings.timeout,
+        "conformance_examples": settings.examples,
+        "hypothesis_seed": config.getoption("hypothesis_seed", None),
+        "baseline": config.getoption("baseline"),
+    }
+
+
+def _profile_skip_reason(profiles: list[str]) -> str:
+    hints = {"auth": "give --auth-cookie NAME=VALUE", "web": "give --origin ORIGIN",
+             "strict": "give --profile strict"}
+    return "profile not selected: " + ", ".join(f"{p} ({hints.get(p, '')})" for p in profiles)
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    if isinstance(report.longrepr, tuple) and len(report.longrepr) == 3:
+        return str(report.longrepr[2]).removeprefix("Skipped: ")
+    return str(report.longrepr or "skipped")
+
+
+def _case_level(ids: list[str], profiles: frozenset[str]) -> str:
+    active = catalog.active(ids, profiles) or [catalog.get(i) for i in ids]
+    return max((r.level for r in active), key=LEVEL_RANK.__getitem__, default=catalog.INFO)

@@ -1,0 +1,72 @@
+"""`clickstream-conformance certify`: run the suite through pytest and write the bundle.
+
+Without --endpoint the embedded reference collector is started on a free loopback
+port (with a throw-away database) and certified, so a fresh install can show what
+a full run and its report look like.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+EMBEDDED_APP_ID = "shop_dev"
+
+
+def pytest_args(args: argparse.Namespace, endpoint: str, app_id: str) -> list[str]:
+    """The pytest command line equivalent to this certification."""
+    out = Path(args.output)
+    argv = ["--endpoint", endpoint, "--app-id", app_id, "--profile", args.profile,
+            "--request-timeout", str(args.request_timeout),
+            f"--hypothesis-seed={args.seed}", "--conformance-report", str(out),
+            "-p", "no:cacheprovider", "-q"]
+    if args.auth_cookie:
+        argv += ["--auth-cookie", args.auth_cookie]
+    if args.origin:
+        argv += ["--origin", args.origin]
+    if args.baseline:
+        argv += ["--baseline", args.baseline]
+    # An empty ini file keeps the caller's pytest configuration out of the run.
+    return argv + ["-c", _empty_ini(), "--rootdir", str(Path.cwd())] + list(args.pytest_arg)
+
+
+def certify(args: argparse.Namespace) -> int:
+    with _target(args) as (endpoint, app_id):
+        print(f"certifying {endpoint} (appId {app_id}); report in {Path(args.output).resolve()}", flush=True)
+        code = int(pytest.main(pytest_args(args, endpoint, app_id)))
+    report = Path(args.output).resolve() / "report.html"
+    if report.exists():
+        print(f"report: {report}")
+    return code
+
+
+@contextlib.contextmanager
+def _target(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
+    if args.endpoint:
+        if not args.app_id:
+            raise SystemExit("certify: --app-id is required with --endpoint")
+        yield args.endpoint, args.app_id
+        return
+    from conformance.collector.server import CollectorConfig, RunningCollector
+    app_id = args.app_id or EMBEDDED_APP_ID
+    cookie = tuple(args.auth_cookie.split("=", 1)) if args.auth_cookie and "=" in args.auth_cookie else None
+    origins = (args.origin,) if args.origin else ()
+    with tempfile.TemporaryDirectory(prefix="clickstream-reference-") as tmp:
+        config = CollectorConfig(app_ids=(app_id,), auth_cookie=cookie, allow_origins=origins,
+                                 db_path=os.path.join(tmp, "collector.sqlite3"))
+        with RunningCollector(config) as collector:
+            print(f"started the embedded reference collector at {collector.url}", file=sys.stderr)
+            yield collector.url, app_id
+
+
+def _empty_ini() -> str:
+    path = Path(tempfile.gettempdir()) / "clickstream-conformance-empty.ini"
+    if not path.exists():
+        path.write_text("[pytest]\n")
+    return str(path)

@@ -1,0 +1,81 @@
+"""Small named checks on one exchange. Each raises a typed failure or returns None.
+
+Checks never send anything; the cases send through ``Target`` and hand the exchange
+here. Transport problems (timeout, refused) are dealt with in ``Target.send``; a check
+sees answered exchanges and resets (a reset is an answer of sorts: the collector
+closed the connection instead of giving a status).
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+from conformance.client import Exchange
+from conformance.failures import (
+    AcceptedUnknownApp,
+    ConformanceFailure,
+    MissingSizeLimit,
+    NonEmptySuccessBody,
+    RejectedValidData,
+    ServerError,
+)
+
+
+def describe(ex: Exchange) -> str:
+    """What came back, in a few words: status and a body excerpt, or the transport outcome."""
+    if ex.status is None:
+        return f"{ex.outcome}: {ex.detail}".strip().rstrip(":")
+    body = ex.response_body_excerpt.strip().replace("\n", " ")
+    suffix = f" with body {body[:120]!r}" if body else ""
+    early = " (answered before the upload finished)" if ex.early_answer else ""
+    return f"{ex.status} {ex.reason}{suffix}{early}"
+
+
+def expect_accepted(ex: Exchange, requirement: str) -> None:
+    """Exactly 200: SDKs treat anything else, 201 and 204 included, as a failed send."""
+    if ex.status != 200:
+        failure = ServerError if is_server_error(ex) else RejectedValidData
+        raise failure(requirement, "200", describe(ex), ex)
+
+
+def expect_status(ex: Exchange, expected: Iterable[int], requirement: str,
+                  failure: type[ConformanceFailure] = ConformanceFailure) -> None:
+    """The status is one of ``expected``; otherwise ``failure`` for ``requirement``."""
+    allowed = sorted(set(expected))
+    if ex.status not in allowed:
+        raise failure(requirement, " or ".join(map(str, allowed)), describe(ex), ex)
+
+
+def expect_app_refused(ex: Exchange, requirement: str = "CS-APPID-403",
+                       also: Iterable[int] = ()) -> None:
+    """403 for a bad appId (``also`` admits 413 when the body is oversized too)."""
+    expect_status(ex, {403, *also}, requirement, AcceptedUnknownApp)
+
+
+def expect_too_large(ex: Exchange, requirement: str = "CS-SIZE-413") -> None:
+    """413, readable by the client even when sent before the upload finished."""
+    expect_status(ex, {413}, requirement, MissingSizeLimit)
+
+
+def expect_no_server_error(ex: Exchange, requirement: str = "CS-ROBUST") -> None:
+    """Any answer but a 5xx; a reset is tolerated here, the canary judges liveness."""
+    if is_server_error(ex):
+        raise ServerError(requirement, "no 5xx status", describe(ex), ex)
+
+
+def expect_empty_success_body(ex: Exchange, requirement: str = "CS-OK-EMPTY") -> None:
+    """The document says a success returns nothing else."""
+    if ex.status == 200 and ex.response_body_size > 0:
+        raise NonEmptySuccessBody(requirement, "an empty body", describe(ex), ex)
+
+
+def is_server_error(ex: Exchange) -> bool:
+    return ex.status is not None and 500 <= ex.status <= 599
+
+
+def status_class(ex: Exchange) -> str:
+    """'200', '4xx' etc. for observations; the transport outcome when unanswered."""
+    if ex.status is None:
+        return ex.outcome
+    if ex.status == 200:
+        return "200"
+    return f"{ex.status // 100}xx ({ex.status})"

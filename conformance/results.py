@@ -1,0 +1,154 @@
+"""A run's results as data: what results.json holds and the reports read.
+
+The format is documented in the README ("results.json"). It carries no secret: the
+auth cookie appears as NAME=<redacted>, and exchanges were redacted by the client.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+from conformance import __version__, catalog
+from conformance.failures import ERROR, FAIL, INFO, PASS, SKIP, WARN
+from conformance.target import Settings
+
+FORMAT = "clickstream-conformance/results@1"
+# Worst first: a requirement takes the worst outcome among its cases.
+SEVERITY = (ERROR, FAIL, WARN, INFO, PASS, SKIP)
+NOT_TESTED = "NOT TESTED"
+
+
+class RunResults:
+    """Case results of one run, summed up for the terminal and the reports."""
+
+    def __init__(self, settings: Settings, options: dict[str, Any] | None = None) -> None:
+        self.settings = settings
+        self.options = options or {}
+        self.cases: list[dict[str, Any]] = []
+        self.started = time.time()
+        self.finished: float | None = None
+        self.gate_problems: list[str] = []
+
+    def add(self, result: dict[str, Any]) -> None:
+        self.cases.append(result)
+
+    def finish(self) -> None:
+        self.finished = time.time()
+
+    # --- sums -------------------------------------------------------------------
+    def counts(self) -> dict[str, dict[str, int]]:
+        table: dict[str, dict[str, int]] = {}
+        for case in self.cases:
+            row = table.setdefault(case["level"], {})
+            row[case["outcome"]] = row.get(case["outcome"], 0) + 1
+        return table
+
+    def breaking(self) -> list[dict[str, Any]]:
+        """Cases that break the gate (before any baseline)."""
+        return [c for c in self.cases if c["outcome"] in (FAIL, ERROR) and not c.get("baselined")]
+
+    def observed(self) -> dict[str, str]:
+        """The collector's observed profile: the first value seen for each key."""
+        seen: dict[str, str] = {}
+        for case in self.cases:
+            for obs in case["observations"]:
+                if obs.get("key"):
+                    seen.setdefault(obs["key"], obs.get("value", ""))
+        return seen
+
+    def requirement_rows(self) -> list[dict[str, Any]]:
+        rows = []
+        for req in catalog.REQUIREMENTS:
+            cases = [c for c in self.cases if req.id in c["requirements"]]
+            outcomes = [c["outcome"] for c in cases]
+            outcome = next((o for o in SEVERITY if o in outcomes), NOT_TESTED)
+            if req.profile not in self.settings.profiles:
+                outcome = SKIP if cases else NOT_TESTED
+            rows.append({**req.to_dict(), "outcome": outcome,
+                         "selected": req.profile in self.settings.profiles,
+                         "cases": [c["case"] for c in cases]})
+        return rows
+
+    def profile_verdicts(self) -> dict[str, str]:
+        """PASS, FAIL, PARTIAL (some requirement got no judged case) or NOT SELECTED."""
+        verdicts = {}
+        rows = self.requirement_rows()
+        for profile in catalog.PROFILES:
+            mine = [r for r in rows if r["profile"] == profile]
+            if profile not in self.settings.profiles:
+                verdicts[profile] = "NOT SELECTED"
+            elif any(_breaks(r, self.cases) for r in mine):
+                verdicts[profile] = "FAIL"
+            elif any(r["outcome"] in (NOT_TESTED, SKIP) and r["level"] != catalog.INFO for r in mine):
+                verdicts[profile] = "PARTIAL"
+            else:
+                verdicts[profile] = "PASS"
+        return verdicts
+
+    def gate(self) -> tuple[bool, list[str]]:
+        """(passes, reasons it does not)."""
+        reasons = [f"{c['outcome']} {c['case']}" for c in self.breaking()]
+        if not self.cases:
+            reasons.append("no case ran")
+        partial = [p for p, v in self.profile_verdicts().items() if v == "PARTIAL"]
+        reasons += [f"profile {p} ran only partly" for p in partial]
+        reasons += self.gate_problems
+        return not reasons, reasons
+
+    # --- output -----------------------------------------------------------------
+    def summary_lines(self) -> list[str]:
+        s = self.settings
+        lines = [f"target {s.endpoint} appId {s.app_id} profiles {', '.join(sorted(s.profiles))}"]
+        counts = self.counts()
+        for level in catalog.LEVELS:
+            if counts.get(level):
+                lines.append(f"  {level:<6} " + ", ".join(f"{n} {o}" for o, n in sorted(counts[level].items())))
+        lines += [f"  observed: {k}: {v}" for k, v in self.observed().items()]
+        for case in self.cases:
+            if case["outcome"] in (FAIL, ERROR, WARN):
+                first = case["message"].splitlines()[0] if case["message"] else ""
+                tag = " (baseline)" if case.get("baselined") else ""
+                lines.append(f"  {case['outcome']}{tag} {case['case']}: {first}")
+        passes, reasons = self.gate()
+        lines.append("verdict: " + ("CONFORMANT" if passes else "NOT CONFORMANT: " + "; ".join(reasons[:5])
+                                    + (f" and {len(reasons) - 5} more" if len(reasons) > 5 else "")))
+        return lines
+
+    def to_dict(self) -> dict[str, Any]:
+        passes, reasons = self.gate()
+        finished = self.finished or time.time()
+        return {
+            "format": FORMAT,
+            "suite": {"name": "clickstream-conformance", "version": __version__},
+            "api_document": dict(catalog.API_DOCUMENT),
+            "run": {
+                "target": self.settings.endpoint,
+                "app_id": self.settings.app_id,
+                "profiles": sorted(self.settings.profiles),
+                "options": self.options,
+                "seed": self.options.get("hypothesis_seed"),
+                "started_at": _iso(self.started),
+                "finished_at": _iso(finished),
+                "duration_s": round(finished - self.started, 3),
+            },
+            "verdict": {
+                "conformant": passes,
+                "text": "CONFORMANT" if passes else "NOT CONFORMANT",
+                "reasons": reasons,
+                "profiles": self.profile_verdicts(),
+            },
+            "counts": self.counts(),
+            "observed": self.observed(),
+            "requirements": self.requirement_rows(),
+            "cases": self.cases,
+        }
+
+
+def _breaks(row: dict[str, Any], cases: list[dict[str, Any]]) -> bool:
+    return any(c["outcome"] in (FAIL, ERROR) and not c.get("baselined")
+               for c in cases if row["id"] in c["requirements"])
+
+
+def _iso(t: float) -> str:
+    return dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,171 @@
+"""The collector under test, as the cases see it.
+
+``Target`` wraps the evidence client with what every case needs: the registered
+appId, default headers (Content-Type, the auth cookie), a known-good "canary"
+request, and the record of the current case (exchanges, observations, soft SHOULD
+failures). It also remembers when the target went down, so that the remaining cases
+end at once as ERROR instead of each waiting out a timeout.
+"""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+from urllib.parse import quote
+
+from conformance import catalog
+from conformance.checks import describe, expect_accepted, expect_empty_success_body
+from conformance.client import Client, Exchange
+from conformance.failures import CollectorDied, ConformanceFailure, CouldNotJudge, TooSlow
+
+JSON_CONTENT_TYPE = "application/json; charset=utf-8"
+DEFAULT = object()  # "use the target's own appId"
+KEEP_FIRST, KEEP_LAST = 3, 7  # evidence kept per case: property cases send hundreds
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The run's options, validated by the plugin."""
+
+    endpoint: str
+    app_id: str
+    auth_cookie: tuple[str, str] | None = None
+    origin: str | None = None
+    profiles: frozenset[str] = frozenset({"core"})
+    timeout: float = 10.0
+    examples: int = 25
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return (self.auth_cookie[1],) if self.auth_cookie else ()
+
+
+@dataclass
+class CaseRecord:
+    """Evidence gathered while one case runs."""
+
+    name: str = ""
+    exchanges: list[Exchange] = field(default_factory=list)
+    exchange_count: int = 0
+    observations: list[dict[str, str]] = field(default_factory=list)
+    warnings: list[ConformanceFailure] = field(default_factory=list)
+
+    def add(self, ex: Exchange) -> None:
+        self.exchange_count += 1
+        if len(self.exchanges) >= KEEP_FIRST + KEEP_LAST:
+            del self.exchanges[KEEP_FIRST]
+        self.exchanges.append(ex)
+
+
+class Target:
+    def __init__(self, settings: Settings, client: Client | None = None) -> None:
+        self.settings = settings
+        self.client = client or Client(settings.endpoint, settings.timeout, settings.secrets)
+        self.record = CaseRecord()
+        self.down_reason: str | None = None
+
+    # --- what to send -------------------------------------------------------
+    @property
+    def app_id(self) -> str:
+        return self.settings.app_id
+
+    def query(self, app_id: Any = DEFAULT, **params: Any) -> str:
+        """A query string with appId first (or none when app_id=None), then params in order."""
+        pairs = []
+        if app_id is not None:
+            pairs.append(("appId", self.app_id if app_id is DEFAULT else str(app_id)))
+        pairs += [(k, "" if v is None else str(v)) for k, v in params.items()]
+        return "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in pairs)
+
+    def headers(self, content_type: str | None = JSON_CONTENT_TYPE, cookie: bool = True,
+                extra: Sequence[tuple[str, str]] = ()) -> list[tuple[str, str]]:
+        """Default headers: the documented Content-Type and, when configured, the auth cookie."""
+        result = []
+        if content_type is not None:
+            result.append(("Content-Type", content_type))
+        if cookie and self.settings.auth_cookie:
+            name, value = self.settings.auth_cookie
+            result.append(("Cookie", f"{name}={value}"))
+        return result + list(extra)
+
+    def event(self, **fields: Any) -> dict[str, Any]:
+        """One minimal valid event with a fresh event_id."""
+        event = {"event_type": "conformance_check", "event_id": str(uuid.uuid4()),
+                 "timestamp": int(time.time() * 1000), "app_id": self.app_id}
+        event.update(fields)
+        return event
+
+    def good_body(self, events: int = 1) -> bytes:
+        batch = [self.event() for _ in range(events)]
+        return json.dumps(batch, separators=(",", ":")).encode()
+
+    def active(self, requirement_id: str) -> bool:
+        return catalog.get(requirement_id).profile in self.settings.profiles
+
+    # --- sending --------------------------------------------------------------
+    def send(self, method: str = "POST", query: str | None = None, body: bytes = b"",
+             headers: Sequence[tuple[str, str]] | None = None, path: str | None = None) -> Exchange:
+        """Send one request and record it. Timeouts fail CS-TIMELY; a refusal is ERROR."""
+        if self.down_reason:
+            raise CouldNotJudge(f"the target is down ({self.down_reason})")
+        if headers is None:
+            headers = self.headers()
+        ex = self.client.send(method, query, body, headers, case=self.record.name, path=path)
+        self.record.add(ex)
+        if ex.outcome == "timeout":
+            self._check_still_alive(f"a request of {self.record.name} timed out")
+            raise TooSlow("CS-TIMELY", f"an answer within {self.settings.timeout:g} s",
+                          describe(ex), ex)
+        if ex.outcome == "refused":
+            self.down_reason = f"connection refused during {self.record.name}: {ex.detail}"
+            raise CouldNotJudge(self.down_reason, ex)
+        return ex
+
+    def post(self, body: bytes, query: str | None = None,
+             headers: Sequence[tuple[str, str]] | None = None, **params: Any) -> Exchange:
+        """POST ``body`` to the endpoint; ``query`` defaults to appId plus ``params``."""
+        return self.send("POST", query if query is not None else self.query(**params), body, headers)
+
+    def post_valid(self, body: bytes, requirement: str, query: str | None = None,
+                   headers: Sequence[tuple[str, str]] | None = None, **params: Any) -> Exchange:
+        """POST a request that must get exactly 200 (and, softly, an empty body)."""
+        ex = self.post(body, query, headers, **params)
+        expect_accepted(ex, requirement)
+        self.soft(expect_empty_success_body, ex)
+        return ex
+
+    def expect_alive(self, after: str) -> None:
+        """The canary: a known-good request must still get 200 after a hostile one."""
+        ex = self.client.send("POST", self.query(), self.good_body(), self.headers(),
+                              case=f"{self.record.name} [canary]")
+        self.record.add(ex)
+        if ex.status == 200:
+            return
+        if ex.status is None:
+            self.down_reason = f"stopped answering after {after}"
+        raise CollectorDied("CS-ROBUST", "200 to a known-good request", describe(ex), ex,
+                            detail=f"after: {after}")
+
+    def _check_still_alive(self, why: str) -> None:
+        probe = self.client.send("POST", self.query(), self.good_body(), self.headers(),
+                                 case=f"{self.record.name} [liveness]",
+                                 timeout=min(self.settings.timeout, 3.0))
+        if probe.status is None:
+            self.down_reason = f"{why}, and a known-good request got {probe.outcome}"
+
+    # --- recording ------------------------------------------------------------
+    def soft(self, check: Any, *args: Any, **kwargs: Any) -> None:
+        """Run a SHOULD check: a failure is recorded as a warning and the case goes on."""
+        try:
+            check(*args, **kwargs)
+        except ConformanceFailure as failure:
+            self.record.warnings.append(failure)
+
+    def observe(self, text: str, key: str | None = None, value: str | None = None) -> None:
+        """Record what the collector did where the document leaves it open (INFO)."""
+        self.record.observations.append({"text": text, "key": key or "", "value": value or ""})
+
+    def close(self) -> None:
+        self.client.close()
