@@ -1,0 +1,610 @@
+"""The evidence client: every conformance case talks to the collector through here.
+
+Built on ``http.client`` so the request line and headers are exactly what a case
+asks for (no re-quoting, no default headers), while response parsing stays the
+standard library's. Each call returns an :class:`Exchange` that records what was
+sent and what came back, with secrets redacted, so a verdict can cite it.
+
+Transport outcomes are kept apart because conformance verdicts depend on them:
+``answered`` (a status line and headers were read), ``timeout`` (the per-exchange
+deadline passed), ``refused`` (nobody listening, or the host is unreachable) and
+``reset`` (the connection broke before any usable response).
+"""
+from __future__ import annotations
+
+import hashlib
+import http.client
+import io
+import re
+import select
+import shlex
+import socket
+import ssl
+import time
+from dataclasses import dataclass, field, fields
+from typing import Any, Sequence
+from urllib.parse import quote, urlsplit
+
+__all__ = ["OUTCOMES", "Client", "Exchange", "probe"]
+
+OUTCOMES = ("answered", "timeout", "refused", "reset")
+REDACTED = "<redacted>"
+
+UPLOAD_CHUNK = 64 * 1024
+RESPONSE_BODY_CAP = 64 * 1024
+BODY_EXCERPT_CHARS = 200
+RESPONSE_EXCERPT_CHARS = 500
+INLINE_CURL_BODY_LIMIT = 2048
+# Methods whose requests carry a body by definition, so Content-Length: 0 is sent.
+BODY_METHODS = ("POST", "PUT", "PATCH")
+_INTERIM_STATUS = re.compile(rb"HTTP/1\.[01] 1\d\d ")
+
+
+# --------------------------------------------------------------------------- evidence
+
+
+@dataclass(repr=False)
+class Exchange:
+    """One request/response exchange, as evidence."""
+
+    case: str
+    method: str
+    url: str
+    request_headers: list[tuple[str, str]]
+    body_size: int
+    body_sha256: str
+    body_excerpt: str
+    outcome: str = "answered"
+    detail: str = ""
+    status: int | None = None
+    reason: str = ""
+    response_headers: list[tuple[str, str]] = field(default_factory=list)
+    response_body: bytes = b""
+    response_body_excerpt: str = ""
+    response_body_size: int = 0
+    response_truncated: bool = False
+    elapsed: float = 0.0
+    started_at: float = 0.0
+    early_answer: bool = False
+    retried: bool = False  # a stale keep-alive connection was replaced once
+    # Kept only to rebuild the request as curl; never serialised.
+    _body: bytes = field(default=b"", compare=False)
+    _auto_headers: tuple[str, ...] = field(default=(), compare=False)
+    _secrets: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def answered(self) -> bool:
+        return self.outcome == "answered"
+
+    def header(self, name: str) -> str | None:
+        """First response header called ``name`` (case-insensitive), else None."""
+        wanted = name.lower()
+        for key, value in self.response_headers:
+            if key.lower() == wanted:
+                return value
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able record: no raw bytes, no private fields, secrets redacted."""
+        record: dict[str, Any] = {}
+        for item in fields(self):
+            if item.name.startswith("_") or item.name == "response_body":
+                continue
+            value = getattr(self, item.name)
+            if item.name in ("request_headers", "response_headers"):
+                value = [[name, val] for name, val in value]
+            record[item.name] = value
+        return record
+
+    def curl(self) -> str:
+        """A curl command that sends the same request (secrets redacted)."""
+        return _curl_command(self)
+
+    def __repr__(self) -> str:
+        status = f"{self.status} {self.reason}".strip() if self.status is not None else "-"
+        return (
+            f"Exchange(case={self.case!r}, {self.method} {self.url} -> {self.outcome}"
+            f" status={status} body={self.body_size}B response={self.response_body_size}B"
+            f"{' truncated' if self.response_truncated else ''}"
+            f"{' early' if self.early_answer else ''}"
+            f" elapsed={self.elapsed:.3f}s detail={self.detail!r})"
+        )
+
+    __str__ = __repr__
+
+
+# --------------------------------------------------------------------------- redaction
+
+
+def _redact(text: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+def _secret_forms(secrets: Sequence[str]) -> tuple[str, ...]:
+    """The secrets plus their percent-encoded forms, longest first so that a
+    secret containing another one is replaced whole."""
+    forms = {s for s in secrets if s} | {quote(s, safe="") for s in secrets if s}
+    return tuple(sorted(forms, key=len, reverse=True))
+
+
+def _redact_cookie(value: str) -> str:
+    parts = []
+    for item in value.split(";"):
+        name, sep, _ = item.partition("=")
+        parts.append(f"{name}={REDACTED}" if sep else item)
+    return ";".join(parts)
+
+
+def _redact_header(name: str, value: str, secrets: Sequence[str]) -> tuple[str, str]:
+    if name.lower() == "cookie":
+        value = _redact_cookie(value)
+    return name, _redact(value, secrets)
+
+
+def _excerpt(data: bytes, limit: int, secrets: Sequence[str]) -> str:
+    """The first ``limit`` characters, decoded leniently. Redaction runs on a
+    wider window so that a secret cut by the limit is still replaced whole."""
+    slack = max((len(s) for s in secrets), default=0)
+    # Four bytes per character covers the worst case of UTF-8.
+    text = data[: 4 * (limit + slack)].decode("utf-8", errors="backslashreplace")
+    return _redact(text, secrets)[:limit]
+
+
+# --------------------------------------------------------------------------- curl
+
+
+def _is_inline_text(body: bytes) -> bool:
+    if len(body) > INLINE_CURL_BODY_LIMIT:
+        return False
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return all(ch.isprintable() or ch in "\r\n\t" for ch in text)
+
+
+def _body_file_name(case: str) -> str:
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", case).strip("._")
+    return f"{safe}.body" if safe else "body.bin"
+
+
+def _curl_header_arg(name: str, value: str) -> str:
+    # curl drops a header given as "Name:"; "Name;" sends it with an empty value.
+    return shlex.quote(f"{name}: {value}" if value else f"{name};")
+
+
+def _curl_command(ex: Exchange) -> str:
+    given = {name.lower() for name, _ in ex.request_headers}
+    words = ["curl", "-sS", "-i", "--path-as-is", "-g"]
+    words += ["-I"] if ex.method == "HEAD" else ["-X", shlex.quote(ex.method)]
+    words.append(shlex.quote(ex.url))
+    for name, value in ex.request_headers:
+        if name.lower() in ex._auto_headers:
+            continue  # curl computes Host and Content-Length itself, identically
+        words += ["-H", _curl_header_arg(name, value)]
+    sends_body = ex.body_size > 0 or ex.method in BODY_METHODS
+    # Headers curl would add on its own; the original request had none of them.
+    suppressed = ["User-Agent", "Accept"]
+    if sends_body:
+        suppressed.append("Content-Type")
+    if ex.body_size > 1024:
+        suppressed.append("Expect")
+    words += [f"-H {shlex.quote(name + ':')}" for name in suppressed if name.lower() not in given]
+    note = ""
+    if sends_body:
+        if _is_inline_text(ex._body):
+            inline = _redact(ex._body.decode("utf-8"), ex._secrets)
+            words += ["--data-binary", shlex.quote(inline)]
+        else:
+            file_name = _body_file_name(ex.case)
+            words += ["--data-binary", shlex.quote("@" + file_name)]
+            note = (
+                f"  # body file {file_name} not included"
+                f" ({ex.body_size} bytes, sha256 {ex.body_sha256})"
+            )
+    return " ".join(words) + note
+
+
+# --------------------------------------------------------------------------- transport
+
+
+def _remaining(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("deadline passed")
+    return left
+
+
+class _DeadlineReader(io.RawIOBase):
+    """Socket reader that enforces the exchange's total deadline on every recv,
+    so a server dripping bytes cannot stretch the exchange; counts bytes so a
+    stale keep-alive failure ("nothing received") can be recognised."""
+
+    def __init__(self, sock: socket.socket, deadline: float, counter: list[int]) -> None:
+        super().__init__()
+        self._sock = sock
+        self._raw = sock.makefile("rb", buffering=0)  # keeps socket refcounting intact
+        self._deadline = deadline
+        self._counter = counter
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        self._sock.settimeout(_remaining(self._deadline))
+        count = self._raw.readinto(buffer) or 0
+        self._counter[0] += count
+        return count
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+class _DeadlineSocket:
+    """What HTTPResponse sees as its socket: only makefile() is used."""
+
+    def __init__(self, sock: socket.socket, deadline: float, counter: list[int]) -> None:
+        self._reader = _DeadlineReader(sock, deadline, counter)
+
+    def makefile(self, mode: str = "rb", *args: Any, **kwargs: Any) -> io.BufferedReader:
+        return io.BufferedReader(self._reader)
+
+
+class _VerbatimRequestLine:
+    """Send the request target as given, UTF-8 included (http.client would
+    refuse non-ASCII); its check against spaces and control characters stays."""
+
+    def _encode_request(self, request: str) -> bytes:
+        return request.encode("utf-8")
+
+
+class _HTTPConnection(_VerbatimRequestLine, http.client.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_VerbatimRequestLine, http.client.HTTPSConnection):
+    pass
+
+
+@dataclass
+class _Request:
+    method: str
+    target: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    auto_headers: tuple[str, ...]
+
+
+@dataclass
+class _Attempt:
+    outcome: str
+    detail: str = ""
+    response: http.client.HTTPResponse | None = None
+    early_answer: bool = False
+    retryable: bool = False
+
+
+def _has_header(headers: Sequence[tuple[str, str]], name: str) -> bool:
+    return any(key.lower() == name for key, _ in headers)
+
+
+def _skip_interim_response(sock: socket.socket) -> bool:
+    """If what is waiting is a complete 1xx (e.g. 100 Continue), consume it and
+    report True so the upload goes on; a final answer is left for http.client."""
+    if isinstance(sock, ssl.SSLSocket):
+        return False
+    try:
+        head = sock.recv(4096, socket.MSG_PEEK)
+    except OSError:
+        return False
+    if not _INTERIM_STATUS.match(head) or head[9:12] == b"101":
+        return False
+    end = head.find(b"\r\n\r\n")
+    if end < 0:
+        return False
+    sock.recv(end + 4)
+    return True
+
+
+def _upload(sock: socket.socket, body: bytes, deadline: float) -> bool:
+    """Send the body, watching for an answer before it is complete (servers such
+    as nginx answer 413 early and stop reading). Returns True on an early answer."""
+    view = memoryview(body)
+    offset = 0
+    while offset < len(view):
+        readable, writable, _ = select.select([sock], [sock], [], _remaining(deadline))
+        if readable and not _skip_interim_response(sock):
+            return True
+        if not writable:
+            if readable:
+                continue
+            raise TimeoutError(f"upload stalled after {offset} of {len(view)} body bytes")
+        sock.settimeout(_remaining(deadline))
+        offset += sock.send(view[offset : offset + UPLOAD_CHUNK])
+    return False
+
+
+def _read_capped(response: http.client.HTTPResponse) -> tuple[bytes, bool, str]:
+    """Read at most RESPONSE_BODY_CAP bytes; returns (body, truncated, error).
+    read1() hands over bytes as they arrive, so a body that stalls or breaks
+    off keeps what came before the failure."""
+    data = bytearray()
+    try:
+        while len(data) <= RESPONSE_BODY_CAP:
+            chunk = response.read1(RESPONSE_BODY_CAP + 1 - len(data))
+            if not chunk:
+                break
+            data += chunk
+    except TimeoutError:
+        return bytes(data), False, f"timed out reading the response body after {len(data)} bytes"
+    except (OSError, http.client.HTTPException) as exc:
+        return bytes(data), False, f"response body incomplete after {len(data)} bytes: {_describe(exc)}"
+    if len(data) > RESPONSE_BODY_CAP:
+        return bytes(data[:RESPONSE_BODY_CAP]), True, ""
+    if response.length:  # Content-Length promised more than arrived before EOF
+        return bytes(data), False, f"connection closed after {len(data)} body bytes, {response.length} short"
+    return bytes(data), False, ""
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _parse_endpoint(endpoint: str) -> tuple[str, str, int, str, str]:
+    """(scheme, host, port, netloc, path) or ValueError saying what is wrong."""
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(
+            f"endpoint {endpoint!r}: unsupported or missing scheme {parts.scheme!r} "
+            "(expected http:// or https://)"
+        )
+    if not parts.hostname:
+        raise ValueError(f"endpoint {endpoint!r}: no host (expected e.g. http://127.0.0.1:8080/collect)")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise ValueError(f"endpoint {endpoint!r}: invalid port ({exc})") from None
+    if parts.query or parts.fragment:
+        raise ValueError(f"endpoint {endpoint!r}: must not carry a query or fragment; cases add their own")
+    netloc = parts.netloc.rpartition("@")[2]
+    return parts.scheme, parts.hostname, port, netloc, parts.path or "/"
+
+
+# --------------------------------------------------------------------------- client
+
+
+class Client:
+    """Keep-alive HTTP client that returns evidence for every exchange."""
+
+    def __init__(self, endpoint: str, timeout: float = 10.0, secrets: Sequence[str] = ()) -> None:
+        if timeout <= 0:
+            raise ValueError(f"timeout must be positive, got {timeout!r}")
+        self.scheme, self.host, self.port, self.netloc, self.endpoint_path = _parse_endpoint(endpoint)
+        self.endpoint = endpoint
+        self.timeout = timeout
+        self._secrets = _secret_forms(secrets)
+        self._conn: http.client.HTTPConnection | None = None
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    # ---------------------------------------------------------------- public
+
+    def send(
+        self,
+        method: str = "POST",
+        query: str | None = None,
+        body: bytes = b"",
+        headers: Sequence[tuple[str, str]] = (),
+        case: str = "",
+        path: str | None = None,
+        timeout: float | None = None,
+    ) -> Exchange:
+        """Send one request exactly as described and return its evidence.
+
+        Raises ValueError (from http.client) for a request that cannot be put on
+        the wire at all, e.g. a header value with a bare newline."""
+        target = (self.endpoint_path if path is None else path) + ("" if query is None else "?" + query)
+        request = self._build_request(method, target, bytes(body), headers, case)
+        started_at = time.time()
+        start = time.monotonic()
+        deadline = start + (self.timeout if timeout is None else timeout)
+        attempt = self._attempt(request, deadline)
+        retried = False
+        if attempt.retryable:
+            # A reused keep-alive connection the server had already closed: the
+            # request never got through, so one try on a fresh connection is safe.
+            attempt = self._attempt(request, deadline)
+            retried = True
+        exchange = self._evidence(request, attempt, case, started_at)
+        exchange.retried = retried
+        exchange.elapsed = time.monotonic() - start
+        return exchange
+
+    # ---------------------------------------------------------------- request
+
+    def _build_request(
+        self, method: str, target: str, body: bytes, headers: Sequence[tuple[str, str]], case: str
+    ) -> _Request:
+        final = list(headers)
+        auto: list[str] = []
+        if not _has_header(final, "host"):
+            final.insert(0, ("Host", self.netloc))
+            auto.append("host")
+        wants_length = body or method.upper() in BODY_METHODS
+        # A caller-chosen Transfer-Encoding means the body is framed already.
+        if wants_length and not _has_header(final, "content-length") and not _has_header(final, "transfer-encoding"):
+            final.append(("Content-Length", str(len(body))))
+            auto.append("content-length")
+        if case and not _has_header(final, "x-conformance-case"):
+            final.append(("X-Conformance-Case", case))
+        return _Request(method, target, final, body, tuple(auto))
+
+    # ---------------------------------------------------------------- transport
+
+    def _new_connection(self, deadline: float) -> http.client.HTTPConnection:
+        timeout = _remaining(deadline)
+        if self.scheme == "https":
+            conn: http.client.HTTPConnection = _HTTPSConnection(self.host, self.port, timeout=timeout)
+        else:
+            conn = _HTTPConnection(self.host, self.port, timeout=timeout)
+        try:
+            conn.connect()
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _drop(self) -> None:
+        self.close()
+
+    def _attempt(self, request: _Request, deadline: float) -> _Attempt:
+        reused = self._conn is not None and self._conn.sock is not None
+        if not reused:
+            self._drop()
+            try:
+                self._conn = self._new_connection(deadline)
+            except OSError as exc:
+                return _Attempt(*self._connect_failure(exc))
+        conn = self._conn
+        assert conn is not None and conn.sock is not None
+        counter = [0]
+        try:
+            attempt = self._transmit(conn, request, deadline, counter)
+        except BaseException:
+            self._drop()  # caller error (ValueError) or interrupt: state is unknown
+            raise
+        if attempt.outcome != "answered":
+            self._drop()
+            attempt.retryable = reused and counter[0] == 0 and attempt.retryable
+        return attempt
+
+    def _transmit(
+        self, conn: http.client.HTTPConnection, request: _Request, deadline: float, counter: list[int]
+    ) -> _Attempt:
+        sock = conn.sock
+        early = False
+        send_error: BaseException | None = None
+        try:
+            conn.putrequest(request.method, request.target, skip_host=True, skip_accept_encoding=True)
+            for name, value in request.headers:
+                conn.putheader(name, value)
+            sock.settimeout(_remaining(deadline))
+            conn.endheaders()
+            early = _upload(sock, request.body, deadline)
+        except TimeoutError as exc:
+            return _Attempt("timeout", f"timed out sending the request: {exc}")
+        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError) as exc:
+            send_error = exc  # the server may have answered already; read before judging
+        except OSError as exc:
+            return _Attempt("reset", f"sending failed: {_describe(exc)}")
+        # Response parsing reads through the deadline-enforcing reader.
+        conn.response_class = lambda s, *a, **kw: http.client.HTTPResponse(
+            _DeadlineSocket(s, deadline, counter), *a, **kw
+        )
+        try:
+            response = conn.getresponse()
+        except TimeoutError:
+            return _Attempt("timeout", f"no response within the deadline ({counter[0]} bytes received)")
+        except (OSError, http.client.HTTPException) as exc:
+            return self._read_failure(exc, send_error)
+        return _Attempt("answered", response=response, early_answer=early or send_error is not None)
+
+    @staticmethod
+    def _read_failure(exc: BaseException, send_error: BaseException | None) -> _Attempt:
+        stale = isinstance(exc, ConnectionError) or isinstance(send_error, ConnectionError)
+        if send_error is not None:
+            detail = f"sending failed: {_describe(send_error)}; no response: {_describe(exc)}"
+        elif isinstance(exc, (http.client.RemoteDisconnected, ConnectionError)):
+            detail = f"connection closed before any response: {_describe(exc)}"
+        else:
+            detail = f"invalid response: {_describe(exc)}"
+        return _Attempt("reset", detail, retryable=stale)
+
+    def _connect_failure(self, exc: OSError) -> tuple[str, str]:
+        where = f"{self.host}:{self.port}"
+        if isinstance(exc, TimeoutError):
+            return "timeout", f"connecting to {where} timed out"
+        if isinstance(exc, ConnectionRefusedError):
+            return "refused", f"connection refused by {where}"
+        if isinstance(exc, ConnectionError):
+            return "reset", f"connection to {where} reset while connecting: {_describe(exc)}"
+        if isinstance(exc, socket.gaierror):
+            return "refused", f"unreachable: cannot resolve {self.host}: {exc}"
+        return "refused", f"unreachable: cannot connect to {where}: {_describe(exc)}"
+
+    # ---------------------------------------------------------------- evidence
+
+    def _evidence(self, request: _Request, attempt: _Attempt, case: str, started_at: float) -> Exchange:
+        secrets = self._secrets
+        body = request.body
+        exchange = Exchange(
+            case=_redact(case, secrets),
+            method=request.method,
+            url=_redact(f"{self.scheme}://{self.netloc}{request.target}", secrets),
+            request_headers=[_redact_header(n, v, secrets) for n, v in request.headers],
+            body_size=len(body),
+            body_sha256=hashlib.sha256(body).hexdigest(),
+            body_excerpt=_excerpt(body, BODY_EXCERPT_CHARS, secrets),
+            outcome=attempt.outcome,
+            detail=_redact(attempt.detail, secrets),
+            early_answer=attempt.early_answer,
+            started_at=started_at,
+            _body=body,
+            _auto_headers=request.auto_headers,
+            _secrets=secrets,
+        )
+        if attempt.response is not None:
+            self._record_response(exchange, attempt.response, attempt.early_answer)
+        return exchange
+
+    def _record_response(self, exchange: Exchange, response: http.client.HTTPResponse, early: bool) -> None:
+        secrets = self._secrets
+        data, truncated, error = _read_capped(response)
+        response.close()
+        exchange.status = response.status
+        exchange.reason = _redact(response.reason or "", secrets)
+        exchange.response_headers = [(n, _redact(v, secrets)) for n, v in response.getheaders()]
+        exchange.response_body = data
+        exchange.response_body_size = len(data)
+        exchange.response_truncated = truncated
+        exchange.response_body_excerpt = _excerpt(data, RESPONSE_EXCERPT_CHARS, secrets)
+        exchange.detail = _redact(error, secrets)
+        # An early answer leaves the request half-sent; a truncated or broken
+        # body leaves unread bytes: either way the connection cannot carry on.
+        if early or truncated or error or response.will_close:
+            self._drop()
+
+
+# --------------------------------------------------------------------------- probe
+
+
+def probe(endpoint: str, timeout: float) -> str | None:
+    """One quick reachability check: None when the endpoint answers anything,
+    else a one-line reason."""
+    try:
+        client = Client(endpoint, timeout=timeout)
+    except ValueError as exc:
+        return f"invalid endpoint: {exc}"
+    with client:
+        exchange = client.send("GET", case="probe")
+    where = f"{client.host}:{client.port}"
+    if exchange.answered:
+        return None
+    if exchange.outcome == "timeout":
+        return f"no answer within {timeout:g} s from {where}"
+    if exchange.outcome == "reset":
+        return f"connection to {where} closed without an HTTP answer ({exchange.detail})"
+    return exchange.detail or f"cannot reach {where}"
