@@ -225,7 +225,7 @@ class EndpointMode:
             "area": case_name(item).split("::")[0],
             "doc": (getattr(item, "obj", None).__doc__ or "").strip() if hasattr(item, "obj") else "",
             "requirements": ids,
-            "level": _case_level(ids, self.settings.profiles),
+            "level": _judged_level(outcome, failure, ids, self.settings.profiles),
             "outcome": outcome,
             "message": message,
             "failure": failure.to_dict() if failure else None,
@@ -241,18 +241,17 @@ class EndpointMode:
         if report.skipped:
             return SKIP, _skip_reason(report), None
         if isinstance(exc, ConformanceFailure):
+            text = "\n".join([str(exc), *getattr(exc, "__notes__", [])])
             level = catalog.get(exc.requirement).level
-            if level == catalog.SHOULD:
-                return WARN, str(exc), exc
-            return FAIL, str(exc), exc
+            return (WARN if level == catalog.SHOULD else FAIL), text, exc
         if isinstance(exc, CouldNotJudge):
             return ERROR, str(exc), None
         if exc is not None:
             return ERROR, f"could not judge: {type(exc).__name__}: {exc}", None
         if record.warnings:
             return WARN, "\n".join(str(w) for w in record.warnings), None
-        level = _case_level(ids, self.settings.profiles)
-        if level == catalog.INFO:
+        if any(r.level == catalog.INFO for r in catalog.active(ids, self.settings.profiles)):
+            # Its MUST checks (no 5xx, alive after) held; what remains is the observation.
             return INFO, "; ".join(o["text"] for o in record.observations) or "observed", None
         return PASS, "", None
 
@@ -321,6 +320,15 @@ def _skip_reason(report: pytest.TestReport) -> str:
     if isinstance(report.longrepr, tuple) and len(report.longrepr) == 3:
         return str(report.longrepr[2]).removeprefix("Skipped: ")
     return str(report.longrepr or "skipped")
+
+
+def _judged_level(outcome: str, failure: ConformanceFailure | None, ids: list[str],
+                  profiles: frozenset[str]) -> str:
+    """The level the outcome speaks for: the broken requirement's, SHOULD for a
+    warning, INFO for an observation, else the case's highest."""
+    if failure is not None:
+        return catalog.get(failure.requirement).level
+    return {WARN: catalog.SHOULD, INFO: catalog.INFO}.get(outcome, _case_level(ids, profiles))
 
 
 def _case_level(ids: list[str], profiles: frozenset[str]) -> str:

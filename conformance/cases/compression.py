@@ -1,0 +1,104 @@
+"""Compressed bodies (API document: Request query parameters, compression).
+
+Real SDKs send compression=gzip with base64 text of gzip (real-world.md), and the
+data generator's batches decode to about 13 MB from 909 KB: both must get 200. Other
+encodings and decompression bombs are observed, never allowed to cause a 5xx.
+"""
+from __future__ import annotations
+
+import functools
+import gzip
+import zlib
+
+import pytest
+
+from conformance.checks import expect_no_server_error, status_class
+from conformance.target import Target
+from strategies import encode, encode_base64_gzip, encode_raw_gzip
+
+REQ = "CS-GZIP-200"
+MAX_AS_SENT = 1_000_000
+
+
+@pytest.mark.requirement(REQ)
+@pytest.mark.parametrize("events", [1, 25])
+def test_base64_gzip_batch_gets_200(target: Target, events: int) -> None:
+    """compression=gzip with base64(gzip(JSON)), as the Android SDK sends it -> 200."""
+    batch = [target.event(platform="Android") for _ in range(events)]
+    target.post_valid(encode_base64_gzip(batch), REQ, compression="gzip")
+
+
+def big_batch(target: Target, decoded_bytes: int) -> list[dict]:
+    """Events with 1000-character values until the JSON reaches ``decoded_bytes``."""
+    pad = "x" * 1000
+    event_size = len(encode(target.event(attributes={"pad": pad, "n": 1})).body)
+    return [target.event(attributes={"pad": pad, "n": i}) for i in range(decoded_bytes // event_size + 1)]
+
+
+@pytest.mark.requirement(REQ)
+@pytest.mark.parametrize("decoded_mib", [13, 16])
+def test_large_decoded_gzip_batch_gets_200(target: Target, decoded_mib: int) -> None:
+    """A base64(gzip) body of at most 1,000,000 bytes that decodes to 13 or 16 MiB -> 200."""
+    batch = big_batch(target, decoded_mib * 1024 * 1024 - 4096)
+    body = encode_base64_gzip(batch)
+    assert len(body) <= MAX_AS_SENT, f"suite bug: {len(body)} bytes as sent"
+    target.post_valid(body, REQ, compression="gzip", platform="Android")
+
+
+@pytest.mark.requirement(REQ, "CS-HASH-200")
+def test_base64_gzip_with_hash_code_gets_200(target: Target) -> None:
+    """hashCode is computed over the base64 text as sent, not the JSON inside."""
+    encoded = encode([target.event()], "base64-gzip")
+    target.post_valid(encoded.body, REQ, compression="gzip", hashCode=encoded.hash_code)
+
+
+ALTERNATIVES = ["raw-gzip", "content-encoding-gzip", "compression-deflate", "compression-br", "compression-GZIP"]
+
+
+@pytest.mark.requirement("CS-ENCODING-ALT", "CS-ROBUST")
+@pytest.mark.parametrize("label", ALTERNATIVES)
+def test_other_encodings_are_observed(target: Target, label: str) -> None:
+    """Encodings the document does not name: observed, never a 5xx."""
+    batch = [target.event()]
+    params, headers = {}, target.headers()
+    if label == "raw-gzip":
+        body, params = encode_raw_gzip(batch), {"compression": "gzip"}
+    elif label == "content-encoding-gzip":
+        body, headers = gzip.compress(encode(batch).body), target.headers(extra=[("Content-Encoding", "gzip")])
+    elif label == "compression-GZIP":
+        body, params = encode_base64_gzip(batch), {"compression": "GZIP"}
+    else:
+        body, params = encode_base64_gzip(batch), {"compression": label.split("-", 1)[1]}
+    ex = target.post(body, headers=headers, **params)
+    expect_no_server_error(ex)
+    keys = {"raw-gzip": "raw gzip bytes with compression=gzip", "content-encoding-gzip": "Content-Encoding: gzip"}
+    target.observe(f"{label}: {status_class(ex)}", key=keys.get(label),
+                   value=("accepted" if ex.status == 200 else "refused") + f" ({status_class(ex)})")
+    target.expect_alive(after=label)
+
+
+@functools.lru_cache(maxsize=4)
+def whitespace_bomb(decoded_mib: int) -> bytes:
+    """base64(gzip('[' + spaces + ']')): valid JSON that decodes to ``decoded_mib`` MiB."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    chunk = b" " * (1024 * 1024)
+    parts = [packer.compress(b"[")]
+    parts += [packer.compress(chunk) for _ in range(decoded_mib)]
+    parts.append(packer.compress(b"]") + packer.flush())
+    import base64
+    return base64.b64encode(b"".join(parts))
+
+
+@pytest.mark.requirement("CS-GZIP-BOMB", "CS-ROBUST", "CS-TIMELY")
+@pytest.mark.parametrize("decoded_mib", [100, 700], ids=["100MiB", "700MiB"])
+def test_decompression_bomb_is_survived(target: Target, decoded_mib: int) -> None:
+    """A body under the size limit that inflates past 64 MiB: 200 or 413, never a 5xx, in time.
+    (With one gzip layer, 1 MiB as sent cannot inflate much past 1 GiB.)"""
+    body = whitespace_bomb(decoded_mib)
+    assert len(body) <= MAX_AS_SENT
+    ex = target.post(body, compression="gzip")
+    expect_no_server_error(ex)
+    target.observe(f"{decoded_mib} MiB bomb ({len(body):,} bytes as sent): {status_class(ex)}",
+                   key="gzip bomb (decodes past 64 MiB)" if decoded_mib == 100 else None,
+                   value=("accepted" if ex.status == 200 else "refused") + f" ({status_class(ex)})")
+    target.expect_alive(after=f"{decoded_mib} MiB gzip bomb")
