@@ -1,0 +1,135 @@
+"""The certification bundle: results.json, report.html, junit.xml and a manifest.
+
+The manifest lists the sha256 and size of every other file in the bundle, so
+``verify_bundle`` can tell a reader that nothing was changed, removed or added
+after the run. It is a tamper-evidence check, not a signature.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import html
+import json
+from pathlib import Path, PurePosixPath
+from typing import Any, Sequence
+from urllib.parse import quote
+
+from reports.html import render_report
+
+MANIFEST = "manifest.json"
+RESULTS = "results.json"
+REPORT = "report.html"
+MANIFEST_FORMAT = "clickstream-conformance/manifest@1"
+
+
+def write_bundle(directory: Path, results: dict[str, Any], secrets: Sequence[str] = ()) -> Path:
+    """Write results.json, report.html and manifest.json into ``directory``.
+
+    Files already there (junit.xml, written by pytest first) are covered by the
+    manifest. Everything is rendered and checked in memory first: when a secret
+    shows up in any file of the bundle, ValueError is raised and nothing is written.
+    Returns the directory.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    outputs = {RESULTS: _encode(json.dumps(results, indent=2, ensure_ascii=False) + "\n"),
+               REPORT: _encode(render_report(results))}
+    contents = {name: (directory / name).read_bytes() for name in _bundle_files(directory)}
+    contents.update(outputs)
+    manifest = (json.dumps(_manifest(results, contents), indent=2) + "\n").encode("utf-8")
+    _refuse_secrets(directory, {**contents, MANIFEST: manifest}, secrets)
+    for name, data in {**outputs, MANIFEST: manifest}.items():
+        (directory / name).write_bytes(data)
+    return directory
+
+
+def verify_bundle(directory: Path) -> list[str]:
+    """Problems that show the bundle changed since it was written; [] when untouched."""
+    directory = Path(directory)
+    manifest_path = directory / MANIFEST
+    if not manifest_path.is_file():
+        return [f"{MANIFEST}: missing (not a certification bundle, or the manifest was removed)"]
+    try:
+        listed = _listed_files(json.loads(manifest_path.read_text(encoding="utf-8")))
+    except (ValueError, KeyError, TypeError) as exc:
+        return [f"{MANIFEST}: unreadable ({exc})"]
+    problems = []
+    for name, entry in listed.items():
+        problems += _check_listed(directory, name, entry)
+    problems += [f"{name}: not listed in the manifest (added after the bundle was written)"
+                 for name in _bundle_files(directory) if name not in listed]
+    return problems
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 16), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# --- writing --------------------------------------------------------------------
+
+
+def _encode(text: str) -> bytes:
+    # A lone surrogate (from undecodable bytes) becomes a \uXXXX escape: still valid JSON.
+    return text.encode("utf-8", "backslashreplace")
+
+
+def _manifest(results: dict[str, Any], contents: dict[str, bytes]) -> dict[str, Any]:
+    return {"format": MANIFEST_FORMAT,
+            "results_format": results.get("format"),
+            "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "files": [{"path": name, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+                      for name, data in sorted(contents.items())]}
+
+
+def _bundle_files(directory: Path) -> list[str]:
+    """Every file under the directory, as POSIX relative paths, but the manifest."""
+    names = (p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_file())
+    return sorted(n for n in names if n != MANIFEST)
+
+
+def _refuse_secrets(directory: Path, contents: dict[str, bytes], secrets: Sequence[str]) -> None:
+    """The producer redacts; this is the last line of defence before files are written.
+    The error names the files, never the secret."""
+    forms = _secret_forms(secrets)
+    leaking = sorted(name for name, data in contents.items()
+                     if any(form in data.decode("utf-8", errors="replace") for form in forms))
+    if leaking:
+        raise ValueError(f"refusing to write the bundle in {directory}: a secret appears in "
+                         + ", ".join(leaking))
+
+
+def _secret_forms(secrets: Sequence[str]) -> set[str]:
+    """A secret as it would appear raw, HTML-escaped, JSON-escaped or percent-encoded."""
+    forms: set[str] = set()
+    for secret in secrets:
+        if secret:
+            forms |= {secret, html.escape(secret, quote=True), json.dumps(secret)[1:-1],
+                      json.dumps(secret, ensure_ascii=False)[1:-1], quote(secret, safe="")}
+    return forms
+
+
+# --- verifying ------------------------------------------------------------------
+
+
+def _listed_files(manifest: Any) -> dict[str, dict[str, Any]]:
+    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
+        raise ValueError(f"not a {MANIFEST_FORMAT} manifest")
+    return {entry["path"]: entry for entry in manifest["files"]}
+
+
+def _check_listed(directory: Path, name: str, entry: dict[str, Any]) -> list[str]:
+    relative = PurePosixPath(name)
+    if relative.is_absolute() or ".." in relative.parts:
+        return [f"{name}: listed with a path outside the bundle"]
+    path = directory / relative
+    if not path.is_file():
+        return [f"{name}: listed in the manifest but missing"]
+    if file_digest(path) != entry.get("sha256"):
+        size = path.stat().st_size
+        sizes = f"; size {size}, manifest says {entry.get('size')}" if size != entry.get("size") else ""
+        return [f"{name}: sha256 differs from the manifest (content changed{sizes})"]
+    return []

@@ -1,0 +1,86 @@
+"""Several collectors side by side: one requirement matrix, a column per bundle."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from reports.bundle import RESULTS, verify_bundle
+from reports.markup import badge, esc, page
+
+RESULTS_FORMAT = "clickstream-conformance/results@1"
+
+
+def compare_bundles(dirs: list[Path]) -> str:
+    """The comparison page; ValueError names a directory that holds no readable results."""
+    bundles = [load_bundle(Path(d)) for d in dirs]
+    body = ("<header><h1>Clickstream conformance: collectors compared</h1>"
+            f'<p class="subtitle">{len(bundles)} certification bundles</p></header>'
+            + _matrix(bundles) + _legend())
+    return page("Clickstream conformance comparison", body)
+
+
+def load_bundle(directory: Path) -> dict[str, Any]:
+    """A bundle's results plus what the comparison shows about the bundle itself."""
+    path = directory / RESULTS
+    if not directory.is_dir():
+        raise ValueError(f"{directory}: not a directory")
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{directory}: cannot read {RESULTS} ({exc})") from None
+    if not isinstance(results, dict) or results.get("format") != RESULTS_FORMAT:
+        raise ValueError(f"{directory}: {RESULTS} is not in the {RESULTS_FORMAT} format")
+    target = (results.get("run") or {}).get("target", "unknown target")
+    return {"dir": directory, "label": f"{target} ({directory.name or directory.resolve().name})",
+            "results": results, "problems": verify_bundle(directory)}
+
+
+def _matrix(bundles: list[dict[str, Any]]) -> str:
+    rows = [_row(req, bundles) for req in _requirements(bundles)]
+    head = "<th>Requirement</th>" + "".join(_column_head(b) for b in bundles)
+    return (f'<section id="comparison"><table id="comparison-matrix" class="matrix compare">'
+            f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></section>")
+
+
+def _column_head(bundle: dict[str, Any]) -> str:
+    verdict = bundle["results"].get("verdict") or {}
+    text = verdict.get("text") or ("CONFORMANT" if verdict.get("conformant") else "NOT CONFORMANT")
+    profiles = "<br>".join(f"{esc(p)}: {esc(v)}" for p, v in (verdict.get("profiles") or {}).items())
+    integrity = ("bundle untouched" if not bundle["problems"]
+                 else f"{len(bundle['problems'])} integrity problem(s): {bundle['problems'][0]}")
+    colour = "o-pass" if verdict.get("conformant") else "o-fail"
+    return (f'<th class="collector"><div class="collector-label">{esc(bundle["label"])}</div>'
+            f'<div class="badge verdict-badge {colour}">{esc(text)}</div>'
+            f'<div class="note">{profiles}</div><div class="note">{esc(integrity)}</div></th>')
+
+
+def _requirements(bundles: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every requirement any bundle lists, in the order the bundles list them."""
+    seen: dict[str, dict[str, Any]] = {}
+    for bundle in bundles:
+        for req in bundle["results"].get("requirements") or []:
+            seen.setdefault(req.get("id", ""), req)
+    return list(seen.values())
+
+
+def _row(req: dict[str, Any], bundles: list[dict[str, Any]]) -> str:
+    outcomes = [_outcome(bundle, req.get("id", "")) for bundle in bundles]
+    differs = " differs" if len(set(outcomes)) > 1 else ""
+    cells = "".join(f'<td data-outcome="{esc(o)}">{badge(o)}</td>' for o in outcomes)
+    return (f'<tr class="requirement{differs}" data-requirement="{esc(req.get("id"))}">'
+            f'<td><div class="req-id">{esc(req.get("id"))} <span class="badge level">{esc(req.get("level"))}</span>'
+            f' <span class="note">{esc(req.get("profile"))}</span></div>'
+            f'<div class="statement note">{esc(req.get("statement"))}</div></td>{cells}</tr>')
+
+
+def _outcome(bundle: dict[str, Any], requirement_id: str) -> str:
+    for req in bundle["results"].get("requirements") or []:
+        if req.get("id") == requirement_id:
+            return req.get("outcome", "NOT TESTED")
+    return "NOT LISTED"
+
+
+def _legend() -> str:
+    return ('<p class="note">Rows shaded yellow differ between collectors. Each column is one '
+            "certification bundle; open its report.html for the evidence behind an outcome.</p>")
