@@ -207,7 +207,20 @@ class EndpointMode:
             report.conformance = result
             report.user_properties.append(("outcome", result["outcome"]))
             report.user_properties.append(("requirements", " ".join(result["requirements"])))
+            self.attach_html_evidence(report, result)
         return report
+
+    def attach_html_evidence(self, report: pytest.TestReport, result: dict[str, Any]) -> None:
+        """Per-case evidence in the pytest-html report (--html), for non-passing outcomes."""
+        if not self.config.pluginmanager.hasplugin("html") or result["outcome"] in (PASS, SKIP):
+            return
+        import pytest_html
+        from reports.evidence import case_evidence_html
+        summary = (f"<p><b>{result['outcome']}</b> ({result['level']}) requirements: "
+                   f"{', '.join(result['requirements'])}</p>")
+        extras = getattr(report, "extras", [])
+        extras.append(pytest_html.extras.html(summary + case_evidence_html(result)))
+        report.extras = extras
 
     def judge(self, item: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport) -> dict[str, Any]:
         record = self.target.record
@@ -232,7 +245,7 @@ class EndpointMode:
             "warnings": [w.to_dict() for w in record.warnings],
             "observations": list(record.observations),
             "exchange_count": record.exchange_count,
-            "exchanges": [ex.to_dict() for ex in record.exchanges],
+            "exchanges": [{**ex.to_dict(), "curl": ex.curl()} for ex in record.exchanges],
             "duration": round(call.duration, 3),
         }
 
@@ -279,7 +292,7 @@ class EndpointMode:
         report_dir = self.config.getoption("conformance_report")
         if report_dir:
             from reports.bundle import write_bundle
-            write_bundle(Path(report_dir), self.run.to_dict())
+            write_bundle(Path(report_dir), self.run.to_dict(), secrets=self.settings.secrets)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         tr = terminalreporter

@@ -1,0 +1,144 @@
+"""The pytest plugin, through pytester: option errors, endpoint mode, exit codes."""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.tiny_collector import TinyCollector
+
+pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestAssertRewriteWarning")
+
+FAILING_USER_TEST = "def test_users_own():\n    assert False, 'the caller test ran'\n"
+
+
+def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    quick = ["--conformance-examples", "3"] if "--endpoint" in args else []
+    return pytester.runpytest_subprocess("-p", "no:cacheprovider", *quick, *args, timeout=300)
+
+
+def assert_usage_error(result: pytest.RunResult, fragment: str) -> None:
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str() + result.stderr.str()
+    err = result.stderr.str()
+    assert fragment in err
+    assert "Traceback" not in err + result.stdout.str()
+
+
+def test_without_endpoint_the_callers_tests_run(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_mine="def test_ok():\n    assert True\n")
+    result = run(pytester)
+    result.assert_outcomes(passed=1)
+    assert "Clickstream conformance" not in result.stdout.str()
+
+
+def test_endpoint_mode_runs_the_cases_not_the_callers_tests(pytester: pytest.Pytester,
+                                                            tiny_collector: TinyCollector) -> None:
+    pytester.makepyfile(test_mine=FAILING_USER_TEST)
+    result = run(pytester, "--endpoint", tiny_collector.url, "--app-id", "shop_dev", "-v")
+    out = result.stdout.str()
+    assert "the caller test ran" not in out and "test_users_own" not in out
+    assert "status.py::test_bad_app_id_gets_403[unknown] PASS" in out
+    assert result.ret == 0, out
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--endpoint", "not a url", "--app-id", "a"], "--endpoint must be an http(s) URL"),
+    (["--endpoint", "ftp://127.0.0.1/collect", "--app-id", "a"], "--endpoint must be an http(s) URL"),
+    (["--endpoint", "http://127.0.0.1:99999/collect", "--app-id", "a"], "bad port"),
+    (["--endpoint", "http://127.0.0.1:8080/collect"], "--app-id ID is required"),
+    (["--app-id", "a"], "need --endpoint"),
+    (["--endpoint", "http://127.0.0.1:8080/collect", "--app-id", "a", "--auth-cookie", "novalue"], "NAME=VALUE"),
+    (["--endpoint", "http://127.0.0.1:8080/collect", "--app-id", "a", "--origin", "shop.example"], "--origin must be"),
+    (["--endpoint", "http://127.0.0.1:8080/collect", "--app-id", "a", "--request-timeout", "0"], "--request-timeout"),
+    (["--endpoint", "http://127.0.0.1:8080/collect", "--app-id", "a", "--profile", "bogus"], "invalid choice"),
+])
+def test_bad_options_get_one_clear_line(pytester: pytest.Pytester, args: list[str], fragment: str) -> None:
+    assert_usage_error(run(pytester, *args), fragment)
+
+
+def test_refused_endpoint_is_a_usage_error(pytester: pytest.Pytester, closed_port: int) -> None:
+    result = run(pytester, "--endpoint", f"http://127.0.0.1:{closed_port}/collect", "--app-id", "a")
+    assert_usage_error(result, "cannot reach")
+
+
+def test_silent_endpoint_is_a_usage_error_within_the_timeout(pytester: pytest.Pytester, silent_port: int) -> None:
+    started = time.monotonic()
+    result = run(pytester, "--endpoint", f"http://127.0.0.1:{silent_port}/collect", "--app-id", "a",
+                 "--request-timeout", "1")
+    assert_usage_error(result, "cannot reach")
+    assert time.monotonic() - started < 30
+
+
+def test_a_must_failure_breaks_the_gate(pytester: pytest.Pytester) -> None:
+    with TinyCollector(ok_status=204) as collector:
+        result = run(pytester, "--endpoint", collector.url, "--app-id", "shop_dev", "-k", "status")
+    out = result.stdout.str()
+    assert result.ret == 1
+    assert "[CS-VALID-200] RejectedValidData" in out
+    assert "expected: 200" in out and "actual:   204" in out
+    assert "reproduce: curl" in out
+    assert "verdict: NOT CONFORMANT" in out
+
+
+def test_a_should_failure_warns_without_breaking_the_gate(pytester: pytest.Pytester) -> None:
+    with TinyCollector(ok_body=b"OK") as collector:
+        result = run(pytester, "--endpoint", collector.url, "--app-id", "shop_dev", "-v")
+    out = result.stdout.str()
+    assert result.ret == 0, out
+    assert "test_success_answer_has_empty_body WARN" in out
+    assert "CS-OK-EMPTY" in out
+
+
+def test_auth_cases_skip_with_a_reason_when_no_cookie_is_given(pytester: pytest.Pytester,
+                                                              tiny_collector: TinyCollector) -> None:
+    result = run(pytester, "--endpoint", tiny_collector.url, "--app-id", "shop_dev", "-k", "auth", "-rs")
+    out = result.stdout.str()
+    assert "profile not selected: auth (give --auth-cookie NAME=VALUE)" in out
+
+
+def test_baseline_excuses_listed_failures_only(pytester: pytest.Pytester) -> None:
+    with TinyCollector(ok_status=204) as collector:
+        args = ["--endpoint", collector.url, "--app-id", "shop_dev"]
+        first = run(pytester, *args)
+        entries = [json.loads(line.split("baseline entry: ", 1)[1])
+                   for line in first.stdout.lines if "baseline entry: " in line]
+        assert len(entries) > 3 and first.ret == 1
+        baseline = pytester.path / "baseline.json"
+        baseline.write_text(json.dumps({"known_failures": entries}))
+        assert run(pytester, *args, "--baseline", str(baseline)).ret == 0
+        stale = entries + [{"case": "status::test_that_does_not_exist", "requirement": "CS-VALID-200"}]
+        baseline.write_text(json.dumps({"known_failures": stale}))
+        result = run(pytester, *args, "--baseline", str(baseline))
+    assert result.ret == 1
+    assert "names no case that ran" in result.stdout.str()
+
+
+def test_bad_baseline_file_is_a_usage_error(pytester: pytest.Pytester, tiny_collector: TinyCollector) -> None:
+    bad = pytester.path / "bad.json"
+    bad.write_text("{not json")
+    result = run(pytester, "--endpoint", tiny_collector.url, "--app-id", "shop_dev", "--baseline", str(bad))
+    assert_usage_error(result, "not readable JSON")
+
+
+def test_a_partial_run_does_not_pass_the_gate(pytester: pytest.Pytester, tiny_collector: TinyCollector) -> None:
+    result = run(pytester, "--endpoint", tiny_collector.url, "--app-id", "shop_dev", "-k", "status")
+    assert result.ret == 1
+    assert "profile core ran only partly" in result.stdout.str()
+
+
+def test_no_case_ran_does_not_pass_the_gate(pytester: pytest.Pytester, tiny_collector: TinyCollector) -> None:
+    result = run(pytester, "--endpoint", tiny_collector.url, "--app-id", "shop_dev", "-k", "no_such_case")
+    assert result.ret != 0
+    assert "no case ran" in result.stdout.str()
+
+
+def test_a_target_that_dies_mid_run_ends_fast_as_error(pytester: pytest.Pytester) -> None:
+    """After the target goes away, the remaining cases are ERROR at once, not a timeout each."""
+    started = time.monotonic()
+    with TinyCollector(die_after=40) as collector:
+        result = run(pytester, "--endpoint", collector.url, "--app-id", "shop_dev", "--request-timeout", "5")
+    out = result.stdout.str()
+    assert result.ret == 1
+    assert "ERROR" in out and "the target is down" in out
+    assert time.monotonic() - started < 60
