@@ -26,7 +26,7 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, AsyncIterator, Callable
+from typing import Any, AsyncIterator, Callable, Union
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
@@ -67,12 +67,14 @@ class Rejected(Exception):
 # Decoding: bytes as sent -> JSON text
 # =============================================================================
 
+Buffer = Union[bytes, bytearray]
 GZIP_MAGIC = b"\x1f\x8b"
 _ASCII_WHITESPACE = b" \t\r\n\x0b\x0c"
 _AUTO_GZIP_OR_ZLIB = 32 + zlib.MAX_WBITS
+_INFLATE_STEP = 1 << 20
 
 
-def gunzip_capped(data: bytes, max_out: int) -> bytes:
+def gunzip_capped(data: Buffer, max_out: int) -> bytearray:
     """Inflate gzip (or zlib) data, refusing with 413 as soon as the output would
     pass max_out bytes, so a small bomb never gets inflated in full."""
     out = bytearray()
@@ -83,15 +85,17 @@ def gunzip_capped(data: bytes, max_out: int) -> bytes:
             raise Rejected(400, "trailing data after the gzip stream")
         remaining = _inflate_one_member(remaining, out, max_out)
         first_member = False
-    return bytes(out)
+    return out  # not copied to bytes: that would double the peak for large bodies
 
 
-def _inflate_one_member(data: bytes, out: bytearray, max_out: int) -> bytes:
+def _inflate_one_member(data: Buffer, out: bytearray, max_out: int) -> bytes:
     """Inflate one gzip member into out; returns the bytes that follow it."""
     inflater = zlib.decompressobj(_AUTO_GZIP_OR_ZLIB)
     try:
         while not inflater.eof:
-            chunk = inflater.decompress(data, max_out + 1 - len(out))
+            # Small steps keep the peak near max_out instead of twice that.
+            step = min(_INFLATE_STEP, max_out + 1 - len(out))
+            chunk = inflater.decompress(data, step)
             out += chunk
             if len(out) > max_out:
                 raise Rejected(413, f"body decodes to more than {max_out} bytes")
@@ -104,7 +108,7 @@ def _inflate_one_member(data: bytes, out: bytearray, max_out: int) -> bytes:
     return inflater.unused_data
 
 
-def lenient_base64(body: bytes) -> bytes:
+def lenient_base64(body: Buffer) -> bytes:
     """Decode base64 as real clients write it: line breaks allowed (Android's
     Base64.DEFAULT wraps lines), URL-safe alphabet and missing padding tolerated."""
     text = body.translate(None, _ASCII_WHITESPACE).translate(bytes.maketrans(b"-_", b"+/"))
@@ -115,18 +119,20 @@ def lenient_base64(body: bytes) -> bytes:
         raise Rejected(400, "body is not valid base64") from None
 
 
-def undo_content_encoding(body: bytes, content_encoding: str, max_out: int) -> bytes:
+def undo_content_encoding(body: Buffer, content_encoding: str, max_out: int) -> Buffer:
     """Undo an HTTP Content-Encoding header (codings listed in applied order)."""
     codings = [c.strip().lower() for c in content_encoding.split(",") if c.strip()]
     for coding in reversed(codings):
-        if coding in ("gzip", "x-gzip", "deflate"):
-            body = gunzip_capped(body, max_out) if coding != "deflate" else _inflate_deflate(body, max_out)
+        if coding in ("gzip", "x-gzip"):
+            body = gunzip_capped(body, max_out)
+        elif coding == "deflate":
+            body = _inflate_deflate(body, max_out)
         elif coding != "identity":
             raise Rejected(415, f"unsupported Content-Encoding {coding!r}")
     return body
 
 
-def _inflate_deflate(body: bytes, max_out: int) -> bytes:
+def _inflate_deflate(body: Buffer, max_out: int) -> Buffer:
     # "deflate" is meant to be zlib-wrapped, but some clients send raw deflate.
     if body[:1] and (body[0] & 0x0F) == 8 and int.from_bytes(body[:2], "big") % 31 == 0:
         return gunzip_capped(body, max_out)
@@ -140,7 +146,7 @@ def _inflate_deflate(body: bytes, max_out: int) -> bytes:
     return out
 
 
-def undo_compression(body: bytes, compression: str, max_out: int) -> bytes:
+def undo_compression(body: Buffer, compression: str, max_out: int) -> Buffer:
     """Undo the `compression` query parameter: gzip means base64 text of gzip data
     (what the SDKs send); raw gzip bytes are accepted too, to be lenient."""
     if compression == "":
@@ -185,7 +191,7 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a valid JSON number")
 
 
-def parse_event_array(payload: bytes) -> list[Any]:
+def parse_event_array(payload: Buffer) -> list[Any]:
     """The body as a non-empty JSON array; anything else is refused with 400."""
     if payload.startswith(UTF8_BOM):
         payload = payload[len(UTF8_BOM):]
@@ -383,7 +389,8 @@ def _request_record(request: web.Request, body: bytes, event_count: int) -> Requ
     now = datetime.now(timezone.utc)
     return RequestRecord(
         received_at=now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        method=request.method, path=request.path, query=request.query_string,
+        method=request.method, path=request.rel_url.raw_path,
+        query=request.rel_url.raw_query_string,  # as received, still percent-encoded
         app_id=query.get("appId"), platform=query.get("platform"),
         compression=query.get("compression"),
         event_bundle_sequence_id=query.get("event_bundle_sequence_id"),
