@@ -121,6 +121,13 @@ class Target:
         if ex.outcome == "refused":
             self.down_reason = f"connection refused during {self.record.name}: {ex.detail}"
             raise CouldNotJudge(self.down_reason, ex)
+        if ex.outcome == "reset":
+            # A reset alone may be a deliberate refusal; a reset after which nothing
+            # answers means this request brought the collector down.
+            self._check_still_alive(f"{self.record.name} got a reset")
+            if self.down_reason:
+                raise CollectorDied("CS-ROBUST", "an answer, and a collector still alive after it",
+                                    describe(ex), ex, detail=self.down_reason)
         return ex
 
     def post(self, body: bytes, query: str | None = None,

@@ -2,8 +2,8 @@
 
 Deliberately simple and independent of the reference collector: it checks appId and
 size only, like the deployed pass-through server, and can be told to misbehave in
-one way (``ok_status``, ``ok_body``, ``die_after`` requests) to check how the plugin
-reports it.
+one way (``ok_status``, ``ok_body``, ``die_after`` requests, ``reject`` queries
+containing a text) to check how the plugin reports it.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 LIMIT = 1_048_576
 
 
-def make_handler(app_id: str, ok_status: int, ok_body: bytes, state: dict) -> type[BaseHTTPRequestHandler]:
+def make_handler(app_id: str, ok_status: int, ok_body: bytes, state: dict, reject: str | None) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -46,6 +46,8 @@ def make_handler(app_id: str, ok_status: int, ok_body: bytes, state: dict) -> ty
             url = urlsplit(self.path)
             if url.path != "/collect" or parse_qs(url.query).get("appId") != [app_id]:
                 return self.answer(403)
+            if reject and reject in url.query:
+                return self.answer(400)
             self.answer(ok_status, ok_body if ok_status == 200 else b"")
 
         do_POST = do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = handle_any
@@ -60,9 +62,9 @@ def make_handler(app_id: str, ok_status: int, ok_body: bytes, state: dict) -> ty
 
 class TinyCollector:
     def __init__(self, app_id: str = "shop_dev", ok_status: int = 200, ok_body: bytes = b"",
-                 die_after: int | None = None) -> None:
+                 die_after: int | None = None, reject: str | None = None) -> None:
         state = {"requests": 0, "die_after": die_after, "dead": False}
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(app_id, ok_status, ok_body, state))
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(app_id, ok_status, ok_body, state, reject))
         state["server"] = self.server
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/collect"

@@ -7,6 +7,7 @@ Runs are reproducible: `--hypothesis-seed` is honoured, and `certify` fixes one.
 """
 from __future__ import annotations
 
+import functools
 from collections import Counter
 
 import pytest
@@ -14,12 +15,38 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conformance.checks import expect_accepted, expect_empty_success_body, expect_no_server_error, expect_status
-from conformance.failures import AcceptedInvalidData
+from conformance.failures import AcceptedInvalidData, CouldNotJudge
 from conformance.target import Target
 from strategies import batches, encode, invalid_batches
 
 SLOW_IS_FINE = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example,
                 HealthCheck.function_scoped_fixture]
+
+
+class Unjudgeable:
+    """Keeps Hypothesis from shrinking on a dead target: the first CouldNotJudge is
+    kept, later examples return at once, and it is raised after the run."""
+
+    def __init__(self, target: Target) -> None:
+        self.target, self.error = target, None
+
+    def __enter__(self) -> "Unjudgeable":
+        return self
+
+    def guard(self, check):
+        @functools.wraps(check)
+        def guarded(*args, **kwargs):
+            if self.error is not None:
+                return
+            try:
+                check(*args, **kwargs)
+            except CouldNotJudge as exc:
+                self.error = exc
+        return guarded
+
+    def __exit__(self, *exc_info) -> None:
+        if self.error is not None and exc_info[0] is None:
+            raise self.error
 
 
 def property_settings(target: Target) -> settings:
@@ -42,8 +69,11 @@ def test_generated_valid_batches_get_200(target: Target, encoding: str, with_has
     """Every generated valid batch (any documented field, Unicode text) -> exactly 200."""
     requirement = VARIANTS[(encoding, with_hash)]
 
+    unjudgeable = Unjudgeable(target)
+
     @property_settings(target)
     @given(batch=batches(min_events=1, max_events=5, app_id=target.app_id))
+    @unjudgeable.guard
     def check(batch: list) -> None:
         sent = encode(batch, encoding)
         params = {"compression": sent.compression} if sent.compression else {}
@@ -53,7 +83,8 @@ def test_generated_valid_batches_get_200(target: Target, encoding: str, with_has
         expect_accepted(ex, requirement)
         target.soft(expect_empty_success_body, ex)
 
-    check()
+    with unjudgeable:
+        check()
 
 
 @pytest.mark.requirement("CS-VALIDATES-EVENTS", "CS-VALIDATES-BODY", "CS-ROBUST", "CS-STRICT-EVENTS-4XX", "CS-STRICT-BODY-4XX")
@@ -65,8 +96,11 @@ def test_generated_invalid_batches_are_survived(target: Target, scope: str) -> N
     strict = "CS-STRICT-EVENTS-4XX" if scope == "events" else "CS-STRICT-BODY-4XX"
     answers: Counter[tuple[str, str]] = Counter()
 
+    unjudgeable = Unjudgeable(target)
+
     @property_settings(target)
     @given(example=invalid_batches(rules=rules, app_id=target.app_id))
+    @unjudgeable.guard
     def check(example) -> None:
         params = {"compression": example.compression} if example.compression else {}
         ex = target.post(example.body, **params)
@@ -77,7 +111,8 @@ def test_generated_invalid_batches_are_survived(target: Target, scope: str) -> N
             expect_status(ex, range(400, 500), strict, AcceptedInvalidData)
 
     try:
-        check()
+        with unjudgeable:
+            check()
     finally:
         _observe_validation(target, scope, answers)
     target.expect_alive(after=f"generated invalid {scope}")
