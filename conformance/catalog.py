@@ -148,8 +148,10 @@ REQUIREMENTS: tuple[Requirement, ...] = (
        "Request headers (Content-Type)"),
     # --- strict profile: for collectors that claim to validate at ingestion ---
     _R("CS-STRICT-EVENTS-4XX", MUST,
-       "A collector that validates at ingestion refuses events that break the "
-       "document's rules with a 4xx status.",
+       "A collector that validates at ingestion refuses, with a 4xx status, events that "
+       "break the document's rules: a required field missing, a documented field of the "
+       "wrong type, a malformed item or user attribute. Limit and naming deviations stay "
+       "observations even here, because real SDKs send events past the limits.",
        "API Specification (2); Event attributes", "strict"),
     _R("CS-STRICT-BODY-4XX", MUST,
        "A collector that validates at ingestion refuses malformed JSON and bodies that "

@@ -61,7 +61,7 @@ class RunResults:
         rows = []
         for req in catalog.REQUIREMENTS:
             cases = [c for c in self.cases if req.id in c["requirements"]]
-            outcomes = [c["outcome"] for c in cases]
+            outcomes = [_row_outcome(c["outcome"], req.level) for c in cases]
             outcome = next((o for o in SEVERITY if o in outcomes), NOT_TESTED)
             if req.profile not in self.settings.profiles:
                 outcome = SKIP if cases else NOT_TESTED
@@ -143,6 +143,15 @@ class RunResults:
             "requirements": self.requirement_rows(),
             "cases": self.cases,
         }
+
+
+def _row_outcome(case_outcome: str, level: str) -> str:
+    """An observation case whose MUST checks held passes its MUST/SHOULD requirements."""
+    if case_outcome == INFO and level != catalog.INFO:
+        return PASS
+    if case_outcome == PASS and level == catalog.INFO:
+        return INFO
+    return case_outcome
 
 
 def _breaks(row: dict[str, Any], cases: list[dict[str, Any]]) -> bool:

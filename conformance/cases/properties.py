@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from conformance.checks import expect_accepted, expect_empty_success_body, expect_no_server_error, expect_status
 from conformance.failures import AcceptedInvalidData, CouldNotJudge
 from conformance.target import Target
-from strategies import batches, encode, invalid_batches
+from strategies import batches, encode, invalid_batches, rule_kind
 
 SLOW_IS_FINE = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example,
                 HealthCheck.function_scoped_fixture]
@@ -107,7 +107,9 @@ def test_generated_invalid_batches_are_survived(target: Target, scope: str) -> N
         expect_no_server_error(ex)
         refused = ex.status is not None and 400 <= ex.status < 500
         answers[(example.rule, "refused" if refused else str(ex.status or ex.outcome))] += 1
-        if target.active(strict):
+        # Strict demands refusal of errors only: limit and naming deviations stay
+        # observations, since real SDKs send events past the limits (509 attributes seen).
+        if target.active(strict) and rule_kind(example.rule) == "error":
             expect_status(ex, range(400, 500), strict, AcceptedInvalidData)
 
     try:

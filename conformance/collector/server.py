@@ -568,6 +568,15 @@ def serve(config: CollectorConfig, host: str = "127.0.0.1", port: int = 8080,
     asyncio.run(_serve_forever(config, host, port, on_ready))
 
 
+def _cancel_leftover_tasks(loop: asyncio.AbstractEventLoop) -> None:
+    """Idle keep-alive handlers outlive cleanup; end them so closing the loop is quiet."""
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+
+
 class RunningCollector:
     """The collector in a background thread with its own event loop:
 
@@ -612,6 +621,7 @@ class RunningCollector:
             loop.run_forever()
         finally:
             loop.run_until_complete(runner.cleanup())
+            _cancel_leftover_tasks(loop)
             loop.close()
 
     def stop(self) -> None:
