@@ -8,10 +8,13 @@ add_serve_arguments() and run_serve().
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import re
 import sqlite3
 import sys
+
+from aiohttp.http_exceptions import HttpProcessingError
 
 from .server import CollectorConfig, serve
 
@@ -71,8 +74,20 @@ def config_from_args(args: argparse.Namespace) -> CollectorConfig:
                            allow_origins=origins, db_path=args.db)
 
 
+class ClientErrorsInOneLine(logging.Filter):
+    """A malformed request is the client's problem: log one line, not a traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            record.msg, record.args, record.exc_info = f"{record.getMessage()}: {exc}", (), None
+        return True
+
+
 def run_serve(args: argparse.Namespace) -> int:
     """Serve until Ctrl-C. Exit codes: 0 stopped, 1 could not listen, 2 bad options."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("aiohttp.server").addFilter(ClientErrorsInOneLine())
     try:
         config = config_from_args(args)
     except ValueError as exc:
