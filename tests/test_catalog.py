@@ -108,3 +108,18 @@ def test_requirements_command_prints_every_id() -> None:
     assert out.returncode == 0, out.stderr
     for req in catalog.REQUIREMENTS:
         assert req.id in out.stdout
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+TEST_COMMAND = "python3 -m venv .venv && .venv/bin/pip install -e '.[test]' && .venv/bin/python -m pytest"
+
+
+def test_readme_lists_every_requirement() -> None:
+    text = README.read_text()
+    for req in catalog.REQUIREMENTS:
+        assert f"| `{req.id}` | {req.level} | {req.profile} |" in text, req.id
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    assert TEST_COMMAND in README.read_text()
+    assert TEST_COMMAND in (README.parent / ".ci" / "run").read_text()
