@@ -1,0 +1,1 @@
+"""The kill matrix: deliberately broken collectors that the conformance suite must catch."""

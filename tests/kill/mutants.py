@@ -1,0 +1,486 @@
+"""A library of deliberately broken collectors, each breaking ONE requirement.
+
+Every mutant is the reference collector (``conformance.collector.server.make_app``)
+plus one change: a config value, an aiohttp middleware, or a response-prepare hook.
+The reference refuses with short plain-text reasons (e.g. "body is not valid JSON:
+..."), so a middleware can turn one precise refusal into a misbehaviour without
+re-implementing the collector.
+
+A mutant names the requirement(s) the suite must FAIL (or ERROR) for it, and the
+other requirements its one break may legitimately drag down (``collateral``): a
+collector that answers 204 instead of 200 fails every "must get 200" requirement.
+Controls (``warns``) break only a SHOULD: the suite must WARN and still pass them.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import gzip
+import hashlib
+import json
+import zlib
+from dataclasses import dataclass, field, replace
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+from aiohttp.streams import StreamReader
+from multidict import CIMultiDict
+
+from conformance.collector.server import CollectorConfig, make_app
+from tests.kill.server import COLLECT_PATH, SERVING_KEY
+
+APP_ID = "shop_dev"
+COOKIE = ("cs_session", "k1ll-m4trix-s3cret")
+ORIGIN = "https://shop.example"
+AUTH_OPTIONS = ("--auth-cookie", f"{COOKIE[0]}={COOKIE[1]}")
+WEB_OPTIONS = ("--origin", ORIGIN)
+LIMIT = 1_048_576
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
+PrepareHook = Callable[[web.Request, web.StreamResponse], Awaitable[None]]
+
+# Requirements whose cases demand a 200: breaking "valid data gets 200" in any way
+# drags these down together (the canary of the robustness cases is a valid POST too).
+ACCEPTANCE = frozenset({
+    "CS-VALID-200", "CS-SIZE-ACCEPT", "CS-GZIP-200", "CS-HASH-200", "CS-OPTIONAL-200",
+    "CS-LIMITS-200", "CS-RETRY-200", "CS-ROBUST",
+})
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    description: str
+    breaks: frozenset[str]                   # each must show up as FAIL or ERROR
+    collateral: frozenset[str] = frozenset()  # may also fail, as a consequence
+    any_collateral: bool = False             # a crash legitimately errors everything after it
+    warns: str | None = None                 # control: this SHOULD must WARN, and the run pass
+    options: tuple[str, ...] = ()            # extra suite options (and matching collector setup)
+    narrow: tuple[str, ...] = ()             # pytest args narrowing the run, each with a reason below
+    config: dict[str, Any] = field(default_factory=dict)
+    middlewares: tuple[Middleware, ...] = ()
+    prepare_hooks: tuple[PrepareHook, ...] = ()
+
+    @property
+    def is_control(self) -> bool:
+        return self.warns is not None
+
+
+def collector_config(mutant: Mutant, db_path: str) -> CollectorConfig:
+    """The reference config matching the mutant's suite options, then its one change."""
+    config = CollectorConfig(app_ids=(APP_ID,), db_path=db_path)
+    if "--auth-cookie" in mutant.options:
+        config = replace(config, auth_cookie=COOKIE)
+    if "--origin" in mutant.options:
+        config = replace(config, allow_origins=(ORIGIN,))
+    return replace(config, **mutant.config)
+
+
+def build_app(mutant: Mutant, db_path: str) -> web.Application:
+    app = make_app(collector_config(mutant, db_path))
+    app.middlewares.extend(mutant.middlewares)
+    # Appended after the reference's own hook, so these see (and spoil) its CORS headers.
+    app.on_response_prepare.extend(mutant.prepare_hooks)
+    return app
+
+
+# =============================================================================
+# Building blocks
+# =============================================================================
+
+def _is_ingest(request: web.Request) -> bool:
+    """A POST to /collect for the registered appId within the size limit: what the
+    reference would ingest, so a mutant's refusal never hides a 403 or a 413."""
+    return (request.method == "POST" and request.path == COLLECT_PATH
+            and request.query.get("appId") == APP_ID and (request.content_length or 0) <= LIMIT)
+
+
+def _reason(response: web.StreamResponse) -> str:
+    return (response.text or "") if isinstance(response, web.Response) else ""
+
+
+def _answer(status: int, text: str = "", like: web.StreamResponse | None = None) -> web.Response:
+    """A new answer; keeps "close the connection" from the answer it replaces."""
+    response = web.Response(status=status, text=text or None)
+    if like is not None and like.keep_alive is False:
+        response.force_close()
+    return response
+
+
+def _refuse(status: int, reason: str) -> web.Response:
+    return web.Response(status=status, text=reason + "\n")
+
+
+async def _peek_body(request: web.Request) -> tuple[web.Request, bytes | None]:
+    """Read the body (when announced and within the limit) and hand on a copy of the
+    request whose content still yields it, so the reference can read it again."""
+    length = request.content_length
+    if length is None or length > LIMIT:
+        return request, None
+    copy = request.clone()  # aiohttp refuses to clone once the body was read
+    body = await request.read()
+    # A limit above the body's size: a smaller one would pause the finished parser.
+    again = StreamReader(request.protocol, len(body) + 2**16, loop=asyncio.get_running_loop())
+    again.feed_data(body)
+    again.feed_eof()
+    copy._payload = again  # aiohttp has no public way to swap a request's payload
+    return copy, body
+
+
+def _json_or_none(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):  # the mutant breaks one thing only: no 5xx here
+        return None
+
+
+def _events(body: bytes) -> list[dict]:
+    document = _json_or_none(body)
+    return [e for e in document if isinstance(e, dict)] if isinstance(document, list) else []
+
+
+def rewrite_status(from_status: int, to_status: int, reason_prefix: str = "",
+                   keep_reason: bool = True) -> Middleware:
+    """Answer ``to_status`` wherever the reference answered ``from_status``
+    (only for refusals whose reason starts with ``reason_prefix``)."""
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        response = await handler(request)
+        if response.status == from_status and _reason(response).startswith(reason_prefix):
+            return _answer(to_status, _reason(response) if keep_reason else "", like=response)
+        return response
+    return middleware
+
+
+def refuse_when(predicate: Callable[[web.Request], bool], status: int, reason: str) -> Middleware:
+    """Refuse an otherwise ingestible request when ``predicate`` holds."""
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if _is_ingest(request) and predicate(request):
+            return _refuse(status, reason)
+        return await handler(request)
+    return middleware
+
+
+def refuse_body_when(predicate: Callable[[web.Request, bytes], bool], status: int,
+                     reason: str) -> Middleware:
+    """Refuse an otherwise ingestible request when ``predicate`` holds for its body."""
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not _is_ingest(request):
+            return await handler(request)
+        request, body = await _peek_body(request)
+        if body is not None and predicate(request, body):
+            return _refuse(status, reason)
+        return await handler(request)
+    return middleware
+
+
+def delay_when(predicate: Callable[[web.Request], bool], seconds: float) -> Middleware:
+    """Answer as the reference does, but only after ``seconds`` when ``predicate`` holds."""
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if _is_ingest(request) and predicate(request):
+            await asyncio.sleep(seconds)
+        return await handler(request)
+    return middleware
+
+
+def with_query(request: web.Request, **params: str) -> web.Request:
+    query = dict(request.query)
+    query.update(params)
+    return request.clone(rel_url=request.rel_url.with_query(query))
+
+
+def with_headers(request: web.Request, **headers: str) -> web.Request:
+    merged = CIMultiDict(request.headers)
+    for name, value in headers.items():
+        merged[name.replace("_", "-")] = value
+    return request.clone(headers=merged)
+
+
+# =============================================================================
+# The mutations
+# =============================================================================
+
+@web.middleware
+async def default_missing_app_id(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A missing appId is taken to mean the registered one."""
+    if "appId" not in request.query:
+        request = with_query(request, appId=APP_ID)
+    return await handler(request)
+
+
+@web.middleware
+async def reset_instead_of_413(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Where the reference answers 413, drop the connection without an answer."""
+    response = await handler(request)
+    if response.status == 413 and request.transport is not None:
+        request.transport.abort()
+    return response
+
+
+@web.middleware
+async def ok_as_204(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    if request.method == "POST" and response.status == 200:
+        return _answer(204, like=response)
+    return response
+
+
+@web.middleware
+async def ok_with_body(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    if request.method == "POST" and request.path == COLLECT_PATH and response.status == 200:
+        return web.json_response({"status": "ok", "received": True})
+    return response
+
+
+@web.middleware
+async def hang_on_gzip(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if _is_ingest(request) and request.query.get("compression", "").lower() == "gzip":
+        await asyncio.Event().wait()  # never set: the answer never comes
+    return await handler(request)
+
+
+@web.middleware
+async def crash_on_invalid_utf8(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """After a body that is not UTF-8, the whole server goes away (an unhandled
+    decode error that kills the process)."""
+    response = await handler(request)
+    if _reason(response).startswith("body is not valid UTF-8"):
+        await request.app[SERVING_KEY].crash()
+    return response
+
+
+@web.middleware
+async def server_error_on_odd_methods(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.method in ("PUT", "DELETE", "PATCH"):
+        return _refuse(500, "Internal Server Error")
+    return await handler(request)
+
+
+@web.middleware
+async def accept_any_cookie_value(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Checks that the cookie is there, not what it holds."""
+    name, value = COOKIE
+    try:
+        present = name in request.cookies
+    except Exception:
+        present = False
+    if present:
+        request = with_headers(request, Cookie=f"{name}={value}")
+    return await handler(request)
+
+
+@web.middleware
+async def preflight_without_content_type(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    if request.method == "OPTIONS" and "Access-Control-Allow-Headers" in response.headers:
+        response.headers["Access-Control-Allow-Headers"] = "X-Requested-With"
+    return response
+
+
+async def wildcard_origin(request: web.Request, response: web.StreamResponse) -> None:
+    if "Access-Control-Allow-Origin" in response.headers:
+        response.headers["Access-Control-Allow-Origin"] = "*"
+
+
+async def no_credentials_header(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers.pop("Access-Control-Allow-Credentials", None)
+
+
+async def no_cors_on_post(request: web.Request, response: web.StreamResponse) -> None:
+    if request.method == "POST":
+        response.headers.pop("Access-Control-Allow-Origin", None)
+        response.headers.pop("Access-Control-Allow-Credentials", None)
+
+
+def refuse_repeated_body() -> Middleware:
+    """409 for a body already accepted once: breaks client retries."""
+    accepted: set[str] = set()
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not _is_ingest(request):
+            return await handler(request)
+        request, body = await _peek_body(request)
+        digest = hashlib.sha256(body).hexdigest() if body is not None else None
+        if digest in accepted:
+            return _refuse(409, "duplicate request")
+        response = await handler(request)
+        if digest and response.status == 200:
+            accepted.add(digest)
+        return response
+    return middleware
+
+
+def refuse_stale_sequence_ids() -> Middleware:
+    """400 unless event_bundle_sequence_id only ever grows."""
+    highest = [0]
+
+    def stale(request: web.Request) -> bool:
+        text = request.query.get("event_bundle_sequence_id", "")
+        if not text.isdigit():
+            return False
+        if int(text) <= highest[0]:
+            return True
+        highest[0] = int(text)
+        return False
+    return refuse_when(stale, 400, "event_bundle_sequence_id out of order")
+
+
+# --- predicates ---------------------------------------------------------------
+
+DOCUMENTED_PARAMS = {"appId", "platform", "compression", "event_bundle_sequence_id", "hashCode"}
+
+
+def has_undocumented_param(request: web.Request) -> bool:
+    return any(name not in DOCUMENTED_PARAMS for name in request.query)
+
+
+def lacks_platform(request: web.Request) -> bool:
+    return "platform" not in request.query
+
+
+def asks_gzip(request: web.Request) -> bool:
+    return request.query.get("compression", "").lower() == "gzip"
+
+
+def is_large(request: web.Request) -> bool:
+    return (request.content_length or 0) > 400_000
+
+
+def has_forwarding_chain(request: web.Request) -> bool:
+    return "," in request.headers.get("X-Forwarded-For", "")
+
+
+def has_500_attributes(request: web.Request, body: bytes) -> bool:
+    """An off-by-one limit: 500 custom attributes refused (the document allows 500)."""
+    return any(isinstance(e.get("attributes"), dict) and len(e["attributes"]) >= 500 for e in _events(body))
+
+
+def has_non_ascii(request: web.Request, body: bytes) -> bool:
+    return not body.isascii()
+
+
+def repeats_event_id(request: web.Request, body: bytes) -> bool:
+    ids = [e.get("event_id") for e in _events(body)]
+    return len(ids) != len(set(map(str, ids)))
+
+
+def hash_of_decoded_mismatch(request: web.Request, body: bytes) -> bool:
+    """Checks hashCode against the decoded JSON, not the bytes as sent."""
+    sent = request.query.get("hashCode", "").lower()
+    if not sent or not asks_gzip(request):
+        return False
+    try:
+        decoded = gzip.decompress(base64.b64decode(body))
+    except (binascii.Error, ValueError, OSError, EOFError, zlib.error):
+        return False
+    return not hashlib.sha256(decoded).hexdigest().startswith(sent)
+
+
+# =============================================================================
+# The library
+# =============================================================================
+
+MUTANTS: tuple[Mutant, ...] = (
+    # --- appId ----------------------------------------------------------------
+    Mutant("unknown_app_accepted", "answers 200 where it should refuse an unknown appId with 403",
+           frozenset({"CS-APPID-403"}),
+           middlewares=(rewrite_status(403, 200, "unknown or missing appId", keep_reason=False),)),
+    Mutant("missing_app_id_accepted", "treats a request without appId as the registered app",
+           frozenset({"CS-APPID-403"}), middlewares=(default_missing_app_id,)),
+    # --- size -----------------------------------------------------------------
+    Mutant("oversize_as_400", "refuses oversized bodies with 400 instead of 413",
+           frozenset({"CS-SIZE-413"}), middlewares=(rewrite_status(413, 400),)),
+    Mutant("oversize_reset", "drops the connection on an oversized body instead of answering 413",
+           frozenset({"CS-SIZE-413"}), middlewares=(reset_instead_of_413,)),
+    Mutant("no_size_limit", "accepts bodies of any size (limit 64 MiB)",
+           frozenset({"CS-SIZE-413"}), config={"max_body": 64 * 1024 * 1024}),
+    Mutant("limit_too_low", "refuses bodies past 500,000 bytes with 413",
+           frozenset({"CS-SIZE-ACCEPT"}), collateral=frozenset({"CS-GZIP-200", "CS-LIMITS-200"}),
+           config={"max_body": 500_000}),
+    # --- status of success ----------------------------------------------------------
+    Mutant("ok_as_204", "answers 204 No Content instead of 200",
+           frozenset({"CS-VALID-200"}), collateral=ACCEPTANCE - {"CS-VALID-200"}, middlewares=(ok_as_204,)),
+    # --- compression and hashCode ------------------------------------------------
+    # Narrowed: on a timeout the property cases let Hypothesis shrink, one request
+    # timeout per attempt, for many minutes (reported; the guard only covers a dead target).
+    Mutant("gzip_hangs", "never answers a compression=gzip request",
+           frozenset({"CS-TIMELY"}), middlewares=(hang_on_gzip,), narrow=("-k", "not test_generated")),
+    Mutant("gzip_refused", "refuses compression=gzip with 400 (plain JSON only)",
+           frozenset({"CS-GZIP-200"}), collateral=frozenset({"CS-HASH-200"}),
+           middlewares=(refuse_when(asks_gzip, 400, "compression not supported"),)),
+    Mutant("gzip_decoded_cap_8mib", "refuses gzip bodies that decode past 8 MiB",
+           frozenset({"CS-GZIP-200"}), config={"max_decoded": 8 * 1024 * 1024}),
+    Mutant("hash_over_decoded_json", "verifies hashCode over the decoded JSON, not the bytes as sent",
+           frozenset({"CS-HASH-200"}), collateral=frozenset({"CS-GZIP-200"}),
+           middlewares=(refuse_body_when(hash_of_decoded_mismatch, 400, "hashCode does not match"),)),
+    # --- robustness --------------------------------------------------------------
+    Mutant("invalid_utf8_500", "answers 500 to a body that is not valid UTF-8",
+           frozenset({"CS-ROBUST"}), middlewares=(rewrite_status(400, 500, "body is not valid UTF-8"),)),
+    Mutant("malformed_json_500", "answers 500 to malformed JSON",
+           frozenset({"CS-ROBUST"}), middlewares=(rewrite_status(400, 500, "body is not valid JSON"),)),
+    Mutant("deep_nesting_500", "answers 500 to deeply nested JSON",
+           frozenset({"CS-ROBUST"}), middlewares=(rewrite_status(400, 500, "JSON is nested too deeply"),)),
+    Mutant("gzip_bomb_500", "answers 500 to a gzip body that decodes past its cap",
+           frozenset({"CS-ROBUST"}), middlewares=(rewrite_status(413, 500, "body decodes to more than"),)),
+    Mutant("odd_methods_500", "answers 500 to PUT, DELETE and PATCH",
+           frozenset({"CS-ROBUST"}), middlewares=(server_error_on_odd_methods,)),
+    Mutant("crash_after_invalid_utf8", "stops serving altogether after a body that is not UTF-8",
+           frozenset({"CS-ROBUST"}), any_collateral=True, middlewares=(crash_on_invalid_utf8,)),
+    Mutant("slow_large_batches", "takes 5 s to answer bodies over 400 KB (past the 2 s timeout)",
+           frozenset({"CS-TIMELY"}), middlewares=(delay_when(is_large, 5.0),)),
+    # --- event content -------------------------------------------------------------
+    Mutant("attributes_limit_off_by_one", "refuses events with 500 custom attributes",
+           frozenset({"CS-LIMITS-200"}), collateral=frozenset({"CS-VALID-200", "CS-GZIP-200", "CS-HASH-200"}),
+           middlewares=(refuse_body_when(has_500_attributes, 400, "too many attributes"),)),
+    Mutant("ascii_only", "refuses bodies with non-ASCII text",
+           frozenset({"CS-LIMITS-200", "CS-HASH-200"}), collateral=frozenset({"CS-VALID-200", "CS-RETRY-200"}),
+           middlewares=(refuse_body_when(has_non_ascii, 400, "non-ASCII text"),)),
+    Mutant("duplicate_event_id_refused", "refuses a batch that repeats an event_id",
+           frozenset({"CS-RETRY-200"}), collateral=frozenset({"CS-VALID-200", "CS-HASH-200"}),
+           middlewares=(refuse_body_when(repeats_event_id, 409, "duplicate event_id"),)),
+    Mutant("retry_refused", "refuses a body it already accepted (a client retry) with 409",
+           frozenset({"CS-RETRY-200"}), collateral=frozenset({"CS-VALID-200", "CS-GZIP-200", "CS-HASH-200"}),
+           middlewares=(refuse_repeated_body(),)),
+    # --- optional parameters and headers ------------------------------------------
+    Mutant("platform_required", "refuses requests without the platform parameter",
+           frozenset({"CS-OPTIONAL-200"}), collateral=ACCEPTANCE - {"CS-OPTIONAL-200"},
+           middlewares=(refuse_when(lacks_platform, 400, "platform is required"),)),
+    Mutant("unknown_params_refused", "refuses query parameters the document does not name (fakeIp, upload_timestamp)",
+           frozenset({"CS-OPTIONAL-200"}), collateral=frozenset({"CS-RETRY-200"}),
+           middlewares=(refuse_when(has_undocumented_param, 400, "unknown query parameter"),)),
+    Mutant("sequence_ids_in_order_only", "refuses an event_bundle_sequence_id not above the last one",
+           frozenset({"CS-OPTIONAL-200"}), collateral=frozenset({"CS-RETRY-200"}),
+           middlewares=(refuse_stale_sequence_ids(),)),
+    Mutant("forwarding_chain_refused", "refuses an X-Forwarded-For with several addresses",
+           frozenset({"CS-OPTIONAL-200"}),
+           middlewares=(refuse_when(has_forwarding_chain, 400, "bad X-Forwarded-For"),)),
+    # --- auth --------------------------------------------------------------------------
+    Mutant("auth_ignored", "does not check the authentication cookie at all",
+           frozenset({"CS-AUTH-COOKIE"}), options=AUTH_OPTIONS, config={"auth_cookie": None}),
+    Mutant("auth_presence_only", "accepts the cookie name with any value",
+           frozenset({"CS-AUTH-COOKIE"}), options=AUTH_OPTIONS, middlewares=(accept_any_cookie_value,)),
+    # --- CORS -------------------------------------------------------------------------
+    Mutant("cors_wildcard_origin", "answers Access-Control-Allow-Origin: * (refused with credentials)",
+           frozenset({"CS-CORS-CREDENTIALS"}), options=WEB_OPTIONS, prepare_hooks=(wildcard_origin,)),
+    Mutant("cors_without_credentials", "omits Access-Control-Allow-Credentials",
+           frozenset({"CS-CORS-CREDENTIALS"}), options=WEB_OPTIONS, prepare_hooks=(no_credentials_header,)),
+    Mutant("cors_preflight_without_content_type", "does not allow content-type in the preflight",
+           frozenset({"CS-CORS-CREDENTIALS"}), options=WEB_OPTIONS, middlewares=(preflight_without_content_type,)),
+    Mutant("cors_only_on_preflight", "sends the CORS headers on the preflight but not on the POST answer",
+           frozenset({"CS-CORS-CREDENTIALS"}), options=WEB_OPTIONS, prepare_hooks=(no_cors_on_post,)),
+    # --- controls: a SHOULD broken, the suite must WARN and still pass ------------------
+    Mutant("control_ok_with_body", "answers 200 with a JSON body (SHOULD be empty)",
+           frozenset(), warns="CS-OK-EMPTY", middlewares=(ok_with_body,)),
+    Mutant("control_auth_401", "refuses a missing or wrong cookie with 401 instead of 403",
+           frozenset(), warns="CS-AUTH-403", options=AUTH_OPTIONS,
+           middlewares=(rewrite_status(403, 401, "missing or wrong authentication cookie"),)),
+)
+
+BY_NAME: dict[str, Mutant] = {m.name: m for m in MUTANTS}

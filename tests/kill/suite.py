@@ -1,0 +1,103 @@
+"""Run the conformance suite against a URL in a subprocess and read its results.json.
+
+The suite is run the way a vendor runs it: `python -m pytest --endpoint URL ...` from
+a directory that is not the checkout, so nothing of the self-tests' configuration
+leaks into the run.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+APP_ID = "shop_dev"
+# Short timeouts and few Hypothesis examples keep one run near 15 s.
+QUICK = ("--request-timeout", "2", "--conformance-examples", "5")
+
+
+@dataclass
+class SuiteRun:
+    returncode: int
+    results: dict[str, Any] | None
+    output: str
+    seconds: float
+
+    @property
+    def cases(self) -> list[dict[str, Any]]:
+        return (self.results or {}).get("cases", [])
+
+    def failing_requirements(self) -> set[str]:
+        """IDs the run failed: the broken requirement of each FAIL, every ID of an ERROR."""
+        failing: set[str] = set()
+        for case in self.cases:
+            if case.get("baselined"):
+                continue
+            if case["outcome"] == "FAIL":
+                failing.add(case["failure"]["requirement"])
+            elif case["outcome"] == "ERROR":
+                failing.update(case["requirements"])
+        return failing
+
+    def warned_requirements(self) -> set[str]:
+        warned: set[str] = set()
+        for case in self.cases:
+            if case["outcome"] != "WARN":
+                continue
+            if case.get("failure"):
+                warned.add(case["failure"]["requirement"])
+            warned.update(w["requirement"] for w in case.get("warnings", []))
+        return warned
+
+    def cases_with(self, outcomes: Iterable[str]) -> list[str]:
+        wanted = set(outcomes)
+        return [f"{c['outcome']} {c['case']}" for c in self.cases if c["outcome"] in wanted]
+
+    def catching_cases(self, requirement: str) -> list[str]:
+        """The cases that FAILed (or ERRORed) on this requirement."""
+        names = []
+        for case in self.cases:
+            failure = case.get("failure") or {}
+            if (case["outcome"] == "FAIL" and failure.get("requirement") == requirement) or \
+                    (case["outcome"] == "ERROR" and requirement in case["requirements"]):
+                names.append(case["case"])
+        return names
+
+    def summary(self) -> str:
+        """The suite's own summary section, for assertion messages."""
+        marker = "Clickstream conformance"
+        text = self.output[self.output.find(marker):] if marker in self.output else self.output[-3000:]
+        return text[:4000]
+
+
+def suite_command(url: str, report_dir: Path, options: Sequence[str] = (),
+                  quick: bool = True) -> list[str]:
+    return [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rN",
+            "--endpoint", url, "--app-id", APP_ID, "--conformance-report", str(report_dir),
+            *(QUICK if quick else ()), *options]
+
+
+def run_suite(url: str, workdir: Path, options: Sequence[str] = (), quick: bool = True,
+              timeout: float = 300) -> SuiteRun:
+    """Run the suite against ``url`` with ``workdir`` as cwd; results from results.json."""
+    report_dir = workdir / "report"
+    started = time.monotonic()
+    try:
+        done = subprocess.run(suite_command(url, report_dir, options, quick), cwd=workdir,
+                              capture_output=True, text=True, timeout=timeout)
+        returncode, output = done.returncode, done.stdout + done.stderr
+    except subprocess.TimeoutExpired as exc:
+        returncode = -1
+        output = f"suite run timed out after {timeout} s\n" + _text(exc.stdout) + _text(exc.stderr)
+    results_file = report_dir / "results.json"
+    results = json.loads(results_file.read_text()) if results_file.exists() else None
+    return SuiteRun(returncode, results, output, time.monotonic() - started)
+
+
+def _text(data: bytes | str | None) -> str:
+    if isinstance(data, bytes):
+        return data.decode(errors="replace")
+    return data or ""

@@ -1,0 +1,77 @@
+"""The kill matrix: the suite must catch every deliberately broken collector.
+
+For each mutant in ``tests/kill/mutants.py`` the suite runs in a subprocess against it
+(`python -m pytest --endpoint URL ...`, as a vendor runs it) and its results.json must
+show the broken requirement among the FAIL/ERROR cases, exit non-zero, and fail
+nothing the mutant does not explain (precision). Controls break only a SHOULD: the
+run must WARN on it and still pass. The runs go two at a time in a session-wide pool,
+started as soon as the first matrix test asks, so a failure still names its mutant.
+"""
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Iterator
+
+import pytest
+
+from conformance import catalog
+from tests.kill.matrix import POOL_SIZE, problems, run_mutant
+from tests.kill.mutants import MUTANTS, Mutant
+from tests.kill.suite import SuiteRun
+
+KILLABLE = [m for m in MUTANTS if not m.is_control]
+CONTROLS = [m for m in MUTANTS if m.is_control]
+
+
+def _selected_mutants(session: pytest.Session) -> list[Mutant]:
+    """The mutants of the matrix tests this session will run (honours -k and node ids)."""
+    chosen = []
+    for item in session.items:
+        mutant = getattr(item, "callspec", None) and item.callspec.params.get("mutant")
+        if isinstance(mutant, Mutant) and mutant not in chosen:
+            chosen.append(mutant)
+    return chosen
+
+
+@pytest.fixture(scope="session")
+def matrix_runs(request: pytest.FixtureRequest,
+                tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Future[SuiteRun]]]:
+    """Start every selected mutant's run at once on a small pool; tests wait for theirs."""
+    pool = ThreadPoolExecutor(POOL_SIZE, thread_name_prefix="kill-matrix")
+    runs = {m.name: pool.submit(run_mutant, m, tmp_path_factory.mktemp(m.name))
+            for m in _selected_mutants(request.session)}
+    yield runs
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _explain(mutant: Mutant, run: SuiteRun, found: list[str]) -> str:
+    return (f"mutant {mutant.name} ({mutant.description}):\n  " + "\n  ".join(found)
+            + f"\n--- suite output (exit {run.returncode}, {run.seconds:.0f} s) ---\n{run.summary()}")
+
+
+@pytest.mark.parametrize("mutant", KILLABLE, ids=lambda m: m.name)
+def test_suite_kills_mutant(mutant: Mutant, matrix_runs: dict[str, Future[SuiteRun]]) -> None:
+    run = matrix_runs[mutant.name].result()
+    found = problems(mutant, run)
+    assert not found, _explain(mutant, run, found)
+
+
+@pytest.mark.parametrize("mutant", CONTROLS, ids=lambda m: m.name)
+def test_suite_only_warns_on_should_break(mutant: Mutant, matrix_runs: dict[str, Future[SuiteRun]]) -> None:
+    run = matrix_runs[mutant.name].result()
+    found = problems(mutant, run)
+    assert not found, _explain(mutant, run, found)
+
+
+def test_library_is_large_and_names_real_requirements() -> None:
+    """Cheap guard on the library itself: enough mutants, unique names, known IDs,
+    and every killable mutant breaks a MUST, every control a SHOULD."""
+    assert len(KILLABLE) >= 22
+    assert len({m.name for m in MUTANTS}) == len(MUTANTS)
+    for mutant in KILLABLE:
+        assert mutant.breaks, mutant.name
+        assert all(catalog.get(r).level == catalog.MUST for r in mutant.breaks), mutant.name
+        assert all(catalog.get(r) for r in mutant.collateral)
+        assert not mutant.breaks & mutant.collateral, mutant.name
+    for control in CONTROLS:
+        assert catalog.get(control.warns).level == catalog.SHOULD, control.name
