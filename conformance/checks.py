@@ -42,7 +42,14 @@ def expect_status(ex: Exchange, expected: Iterable[int], requirement: str,
     """The status is one of ``expected``; otherwise ``failure`` for ``requirement``."""
     allowed = sorted(set(expected))
     if ex.status not in allowed:
-        raise failure(requirement, " or ".join(map(str, allowed)), describe(ex), ex)
+        raise failure(requirement, _statuses(allowed), describe(ex), ex)
+
+
+def _statuses(allowed: list[int]) -> str:
+    """'403 or 413', or 'a 4xx status' for a whole class."""
+    if allowed == list(range(allowed[0], allowed[0] + 100)) and allowed[0] % 100 == 0:
+        return f"a {allowed[0] // 100}xx status"
+    return " or ".join(map(str, allowed))
 
 
 def expect_app_refused(ex: Exchange, requirement: str = "CS-APPID-403",

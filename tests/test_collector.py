@@ -405,6 +405,8 @@ def test_malformed_body_gets_400_and_collector_stays_alive(session, collector, b
     h.make_event(items=["x"]), h.make_event(items=[{"id": str(i)} for i in range(101)]),
     h.make_event(user=[]), h.make_event(user={"name": "carl"}),
     h.make_event(user={"name": {"set_timestamp": 1}}),
+    h.make_event(user={"name": {"value": "v", "set_timestamp": "0"}}),
+    h.make_event(zone_offset=2 ** 31), h.make_event(screen_width=-(2 ** 31) - 1),
     h.make_event(user={f"u{i}": {"value": i} for i in range(101)}),
     h.make_event(attributes=[]), h.make_event(attributes={f"a{i}": i for i in range(601)}),
 ])

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conformance.checks import expect_accepted, expect_empty_success_body, expect_no_server_error, expect_status
-from conformance.failures import AcceptedInvalidData, CouldNotJudge
+from conformance.failures import AcceptedInvalidData, CouldNotJudge, TooSlow
 from conformance.target import Target
 from strategies import batches, encode, invalid_batches, rule_kind
 
@@ -24,8 +24,9 @@ SLOW_IS_FINE = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.la
 
 
 class Unjudgeable:
-    """Keeps Hypothesis from shrinking on a dead target: the first CouldNotJudge is
-    kept, later examples return at once, and it is raised after the run."""
+    """Keeps Hypothesis from shrinking on a dead or hanging target (each attempt would
+    cost a timeout): the first CouldNotJudge or timeout is kept, later examples return
+    at once, and it is raised after the run."""
 
     def __init__(self, target: Target) -> None:
         self.target, self.error = target, None
@@ -40,7 +41,7 @@ class Unjudgeable:
                 return
             try:
                 check(*args, **kwargs)
-            except CouldNotJudge as exc:
+            except (CouldNotJudge, TooSlow) as exc:
                 self.error = exc
         return guarded
 

@@ -184,6 +184,8 @@ MAX_USER_ATTRIBUTES = 100
 # lose genuine data, so only counts well past what an SDK produces are refused.
 MAX_CUSTOM_ATTRIBUTES = 600
 INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
+# The document types these fields int (timestamp is Long): a Java int, 32 bits.
+INT32_MIN, INT32_MAX = -(2 ** 31), 2 ** 31 - 1
 UTF8_BOM = b"\xef\xbb\xbf"
 
 
@@ -237,6 +239,8 @@ def event_problem(event: Any) -> str | None:
     for name in OPTIONAL_INT_FIELDS:
         if name in event and not _is_int(event[name]):
             return f"field {name} must be an integer"
+        if name in event and not INT32_MIN <= event[name] <= INT32_MAX:
+            return f"field {name} does not fit a 32-bit integer"
     return _items_problem(event) or _user_problem(event) or _attributes_problem(event)
 
 
@@ -260,6 +264,9 @@ def _user_problem(event: dict) -> str | None:
     for name, attribute in user.items():
         if not isinstance(attribute, dict) or "value" not in attribute:
             return f"user attribute {name!r} must be an object with a value"
+        stamp = attribute.get("set_timestamp", 0)
+        if not _is_int(stamp) or not INT64_MIN <= stamp <= INT64_MAX:
+            return f"user attribute {name!r} has a set_timestamp that is not a millisecond integer"
     if len(user) > MAX_USER_ATTRIBUTES:
         return f"has {len(user)} user attributes (at most {MAX_USER_ATTRIBUTES})"
     return None
@@ -537,8 +544,9 @@ def _collect_url(host: str, port: int) -> str:
     return f"http://{shown}:{port}{COLLECT_PATH}"
 
 
-async def _start(config: CollectorConfig, host: str, port: int) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(make_app(config), auto_decompress=False, shutdown_timeout=3.0)
+async def _start(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, web.TCPSite, str]:
+    # auto_decompress=False: the size limit and hashCode concern the bytes as sent.
+    runner = web.AppRunner(app, auto_decompress=False, shutdown_timeout=3.0)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)
@@ -547,12 +555,12 @@ async def _start(config: CollectorConfig, host: str, port: int) -> tuple[web.App
         await runner.cleanup()
         raise
     bound_port = runner.addresses[0][1]
-    return runner, _collect_url(host, bound_port)
+    return runner, site, _collect_url(host, bound_port)
 
 
 async def _serve_forever(config: CollectorConfig, host: str, port: int,
                          on_ready: Callable[[str], None] | None) -> None:
-    runner, url = await _start(config, host, port)
+    runner, _, url = await _start(make_app(config), host, port)
     try:
         if on_ready is not None:
             on_ready(url)
@@ -584,11 +592,15 @@ class RunningCollector:
             requests.post(collector.url + "?appId=shop_dev", data=...)
     """
 
-    def __init__(self, config: CollectorConfig, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, config: CollectorConfig, host: str = "127.0.0.1", port: int = 0,
+                 app: web.Application | None = None) -> None:
         self.config = config
         self.host = host
         self.port = port
+        self.app = app  # None: the reference app for ``config``
         self.url = ""
+        self.runner: web.AppRunner | None = None
+        self.site: web.TCPSite | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
 
@@ -608,7 +620,9 @@ class RunningCollector:
     def _run(self, ready: threading.Event, failure: list[BaseException]) -> None:
         loop = asyncio.new_event_loop()
         try:
-            runner, self.url = loop.run_until_complete(_start(self.config, self.host, self.port))
+            app = self.app if self.app is not None else make_app(self.config)
+            runner, self.site, self.url = loop.run_until_complete(_start(app, self.host, self.port))
+            self.runner = runner
         except BaseException as exc:
             failure.append(exc)
             loop.close()

@@ -23,7 +23,7 @@ def run_mutant(mutant: Mutant, workdir: Path) -> SuiteRun:
     """Serve the mutant in a background thread and run the suite against it."""
     app = build_app(mutant, str(workdir / "collector.sqlite3"))
     with AppServer(app) as server:
-        return run_suite(server.url, workdir, (*mutant.options, *mutant.narrow), timeout=RUN_TIMEOUT)
+        return run_suite(server.url, workdir, mutant.options, timeout=RUN_TIMEOUT)
 
 
 def problems(mutant: Mutant, run: SuiteRun) -> list[str]:
