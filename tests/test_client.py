@@ -195,14 +195,6 @@ def drip(conn: socket.socket, server: RawServer) -> None:
         conn.sendall(b"H")
 
 
-def closed_port() -> int:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
-
-
 # --------------------------------------------------------------------------- early answers
 
 BIG_BODY = b"e" * (4 * 1024 * 1024)
@@ -266,8 +258,8 @@ def test_reset_is_reported_as_reset(serve, handler):
     assert ex.detail
 
 
-def test_closed_port_is_refused():
-    port = closed_port()
+def test_closed_port_is_refused(closed_port: int):
+    port = closed_port
     with Client(f"http://127.0.0.1:{port}/collect", timeout=2) as client:
         ex = client.send(body=b"{}")
     assert ex.outcome == "refused"
@@ -448,8 +440,8 @@ def test_probe_reachable(serve):
     assert server.requests[0][0].startswith(b"GET /collect HTTP/1.1\r\n")
 
 
-def test_probe_refused():
-    port = closed_port()
+def test_probe_refused(closed_port: int):
+    port = closed_port
     assert probe(f"http://127.0.0.1:{port}/collect", timeout=1) == f"connection refused by 127.0.0.1:{port}"
 
 
