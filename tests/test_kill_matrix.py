@@ -75,3 +75,10 @@ def test_library_is_large_and_names_real_requirements() -> None:
         assert not mutant.breaks & mutant.collateral, mutant.name
     for control in CONTROLS:
         assert catalog.get(control.warns).level == catalog.SHOULD, control.name
+
+
+def test_every_must_and_should_requirement_has_a_mutant() -> None:
+    """Each MUST is shown to FAIL on some broken collector, each SHOULD to WARN."""
+    killed = set().union(*(m.breaks for m in KILLABLE)) | {m.warns for m in CONTROLS}
+    judged = {r.id for r in catalog.REQUIREMENTS if r.level != catalog.INFO}
+    assert judged - killed == set()

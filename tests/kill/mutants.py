@@ -35,6 +35,7 @@ COOKIE = ("cs_session", "k1ll-m4trix-s3cret")
 ORIGIN = "https://shop.example"
 AUTH_OPTIONS = ("--auth-cookie", f"{COOKIE[0]}={COOKIE[1]}")
 WEB_OPTIONS = ("--origin", ORIGIN)
+STRICT_OPTIONS = ("--profile", "strict")
 LIMIT = 1_048_576
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -472,6 +473,16 @@ MUTANTS: tuple[Mutant, ...] = (
            frozenset({"CS-CORS-CREDENTIALS"}), options=WEB_OPTIONS, middlewares=(preflight_without_content_type,)),
     Mutant("cors_only_on_preflight", "sends the CORS headers on the preflight but not on the POST answer",
            frozenset({"CS-CORS-CREDENTIALS"}), options=WEB_OPTIONS, prepare_hooks=(no_cors_on_post,)),
+    # --- strict: claims to validate at ingestion, but lets one kind of input through ---
+    Mutant("strict_events_passed_through", "answers 200 to events it finds invalid (under --profile strict)",
+           # An array of scalars, or a timestamp of 1e400, is an event problem to the
+           # reference and a malformed body to the suite: both readings are fair.
+           frozenset({"CS-STRICT-EVENTS-4XX"}), collateral=frozenset({"CS-STRICT-BODY-4XX"}),
+           options=STRICT_OPTIONS,
+           middlewares=(rewrite_status(400, 200, "event ", keep_reason=False),)),
+    Mutant("strict_bodies_passed_through", "answers 200 to bodies that are not a JSON array of events (strict)",
+           frozenset({"CS-STRICT-BODY-4XX"}), options=STRICT_OPTIONS,
+           middlewares=(rewrite_status(400, 200, "body ", keep_reason=False),)),
     # --- controls: a SHOULD broken, the suite must WARN and still pass ------------------
     Mutant("control_ok_with_body", "answers 200 with a JSON body (SHOULD be empty)",
            frozenset(), warns="CS-OK-EMPTY", middlewares=(ok_with_body,)),
