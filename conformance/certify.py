@@ -1,8 +1,9 @@
 """`clickstream-conformance certify`: run the suite through pytest and write the bundle.
 
 Without --endpoint the embedded reference collector is started on a free loopback
-port (with a throw-away database) and certified, so a fresh install can show what
-a full run and its report look like.
+port (with a throw-away database, a random auth cookie and an allowed web origin)
+and certified in the core, auth and web profiles, so a fresh install can show what a
+full run and its report look like.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import argparse
 import contextlib
 import logging
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Iterator
 
 EMBEDDED_APP_ID = "shop_dev"
+EMBEDDED_ORIGIN = "https://shop.example"
 
 
 def pytest_args(args: argparse.Namespace, endpoint: str, app_id: str) -> list[str]:
@@ -56,6 +59,9 @@ def _target(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
         yield args.endpoint, args.app_id
         return
     from conformance.collector.server import CollectorConfig, RunningCollector
+    # The embedded collector is ours to set up: switch on the auth and web profiles too.
+    args.auth_cookie = args.auth_cookie or f"conformance_session={secrets.token_urlsafe(18)}"
+    args.origin = args.origin or EMBEDDED_ORIGIN
     # The suite sends hostile requests on purpose; the embedded collector's
     # tracebacks for them would bury the report's location.
     logging.getLogger("aiohttp").setLevel(logging.CRITICAL)

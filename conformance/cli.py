@@ -42,7 +42,8 @@ def _add_certify(sub: argparse._SubParsersAction) -> None:
         "certify", help="certify a collector (the embedded reference collector when no --endpoint)",
         description="Run the conformance cases against a collector and write a certification "
                     "bundle. Without --endpoint, the embedded reference collector is started on "
-                    "a free loopback port and certified.")
+                    "a free loopback port with a random auth cookie and an allowed web origin, "
+                    "and certified in the core, auth and web profiles.")
     p.add_argument("--endpoint", metavar="URL", help="collector endpoint, e.g. http://127.0.0.1:8080/collect")
     p.add_argument("--app-id", metavar="ID", help="a registered appId (default shop_dev for the embedded collector)")
     p.add_argument("--auth-cookie", metavar="NAME=VALUE", help="the collector's auth cookie (auth profile)")
