@@ -103,6 +103,9 @@ def settings_from_options(config: pytest.Config) -> Settings:
     parts = urlsplit(endpoint)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise pytest.UsageError(f"--endpoint must be an http(s) URL like http://127.0.0.1:8080/collect, got {endpoint!r}")
+    if parts.query or parts.fragment:
+        raise pytest.UsageError(f"--endpoint must not carry a query or fragment (the cases add appId and "
+                                f"the rest), got {endpoint!r}")
     try:
         parts.port
     except ValueError:

@@ -46,6 +46,7 @@ def test_endpoint_mode_runs_the_cases_not_the_callers_tests(pytester: pytest.Pyt
     (["--endpoint", "not a url", "--app-id", "a"], "--endpoint must be an http(s) URL"),
     (["--endpoint", "ftp://127.0.0.1/collect", "--app-id", "a"], "--endpoint must be an http(s) URL"),
     (["--endpoint", "http://127.0.0.1:99999/collect", "--app-id", "a"], "bad port"),
+    (["--endpoint", "http://127.0.0.1:8080/collect?appId=a", "--app-id", "a"], "must not carry a query"),
     (["--endpoint", "http://127.0.0.1:8080/collect"], "--app-id ID is required"),
     (["--app-id", "a"], "need --endpoint"),
     (["--endpoint", "http://127.0.0.1:8080/collect", "--app-id", "a", "--auth-cookie", "novalue"], "NAME=VALUE"),
