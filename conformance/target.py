@@ -145,9 +145,7 @@ class Target:
 
     def expect_alive(self, after: str) -> None:
         """The canary: a known-good request must still get 200 after a hostile one."""
-        ex = self.client.send("POST", self.query(), self.good_body(), self.headers(),
-                              case=f"{self.record.name} [canary]")
-        self.record.add(ex)
+        ex = self._send_known_good("canary")
         if ex.status == 200:
             return
         if ex.status is None:
@@ -156,11 +154,16 @@ class Target:
                             detail=f"after: {after}")
 
     def _check_still_alive(self, why: str) -> None:
-        probe = self.client.send("POST", self.query(), self.good_body(), self.headers(),
-                                 case=f"{self.record.name} [liveness]",
-                                 timeout=min(self.settings.timeout, 3.0))
+        probe = self._send_known_good("liveness", timeout=min(self.settings.timeout, 3.0))
         if probe.status is None:
             self.down_reason = f"{why}, and a known-good request got {probe.outcome}"
+
+    def _send_known_good(self, label: str, timeout: float | None = None) -> Exchange:
+        """A fresh valid event, sent past the down check (it is what decides "down")."""
+        ex = self.client.send("POST", self.query(), self.good_body(), self.headers(),
+                              case=f"{self.record.name} [{label}]", timeout=timeout)
+        self.record.add(ex)
+        return ex
 
     # --- recording ------------------------------------------------------------
     def soft(self, check: Any, *args: Any, **kwargs: Any) -> None:
