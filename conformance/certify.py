@@ -58,6 +58,7 @@ def _target(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
             raise SystemExit("certify: --app-id is required with --endpoint")
         yield args.endpoint, args.app_id
         return
+    from conformance.collector.cli import parse_auth_cookie
     from conformance.collector.server import CollectorConfig, RunningCollector
     # The embedded collector is ours to set up: switch on the auth and web profiles too.
     args.auth_cookie = args.auth_cookie or f"conformance_session={secrets.token_urlsafe(18)}"
@@ -66,10 +67,12 @@ def _target(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
     # tracebacks for them would bury the report's location.
     logging.getLogger("aiohttp").setLevel(logging.CRITICAL)
     app_id = args.app_id or EMBEDDED_APP_ID
-    cookie = tuple(args.auth_cookie.split("=", 1)) if args.auth_cookie and "=" in args.auth_cookie else None
-    origins = (args.origin,) if args.origin else ()
+    try:
+        cookie = parse_auth_cookie(args.auth_cookie)
+    except ValueError as exc:
+        raise SystemExit(f"certify: {exc}") from None
     with tempfile.TemporaryDirectory(prefix="clickstream-reference-") as tmp:
-        config = CollectorConfig(app_ids=(app_id,), auth_cookie=cookie, allow_origins=origins,
+        config = CollectorConfig(app_ids=(app_id,), auth_cookie=cookie, allow_origins=(args.origin,),
                                  db_path=os.path.join(tmp, "collector.sqlite3"))
         with RunningCollector(config) as collector:
             print(f"started the embedded reference collector at {collector.url}", file=sys.stderr)
