@@ -38,7 +38,7 @@ def assert_conformant(run: SuiteRun, profiles: Sequence[str]) -> None:
     context = f"\n--- suite output (exit {run.returncode}, {run.seconds:.0f} s) ---\n{run.summary()}"
     assert run.results is not None, "no results.json" + context
     breaking = run.cases_with(["FAIL", "ERROR"])
-    assert not breaking, f"a correct collector failed:\n  " + "\n  ".join(breaking) + context
+    assert not breaking, "a correct collector failed:\n  " + "\n  ".join(breaking) + context
     assert run.returncode == 0, f"exit {run.returncode}" + context
     verdicts = run.results["verdict"]["profiles"]
     assert {p: verdicts[p] for p in profiles} == {p: "PASS" for p in profiles}, context

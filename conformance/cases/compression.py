@@ -6,6 +6,7 @@ encodings and decompression bombs are observed, never allowed to cause a 5xx.
 """
 from __future__ import annotations
 
+import base64
 import functools
 import gzip
 import zlib
@@ -85,7 +86,6 @@ def whitespace_bomb(decoded_mib: int) -> bytes:
     parts = [packer.compress(b"[")]
     parts += [packer.compress(chunk) for _ in range(decoded_mib)]
     parts.append(packer.compress(b"]") + packer.flush())
-    import base64
     return base64.b64encode(b"".join(parts))
 
 

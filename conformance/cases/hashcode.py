@@ -4,6 +4,8 @@ accepted; whether a wrong one is refused is observed.
 """
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from conformance.checks import expect_no_server_error, status_class
@@ -18,7 +20,6 @@ REQ = "CS-HASH-200"
 def test_correct_hash_code_gets_200(target: Target, text: str) -> None:
     """A correct hashCode over the UTF-8 bytes as sent -> 200."""
     attrs = {"title": "Schöne Grüße, 你好, مرحبا 👋"} if text == "unicode" else {"title": "plain"}
-    import json
     body = json.dumps([target.event(attributes=attrs)], ensure_ascii=False).encode()
     target.post_valid(body, REQ, platform="Web", hashCode=hash_code(body))
 

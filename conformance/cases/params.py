@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from conformance.target import JSON_CONTENT_TYPE, Target
+from strategies import hash_code
 
 REQ = "CS-OPTIONAL-200"
 
@@ -36,7 +37,6 @@ def test_optional_query_parameters_are_accepted(target: Target, params: dict) ->
 @pytest.mark.requirement(REQ)
 def test_web_sdk_parameter_order_is_accepted(target: Target) -> None:
     """The Web SDK puts platform before appId and adds upload_timestamp and hashCode."""
-    from strategies import hash_code
     body = target.good_body()
     query = (f"platform=Web&{target.query()}&event_bundle_sequence_id=3"
              f"&upload_timestamp=1795693001262&hashCode={hash_code(body)}")

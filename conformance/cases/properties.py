@@ -12,12 +12,11 @@ from collections import Counter
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from conformance.checks import expect_accepted, expect_empty_success_body, expect_no_server_error, expect_status
 from conformance.failures import AcceptedInvalidData, CouldNotJudge, TooSlow
 from conformance.target import Target
-from strategies import batches, encode, invalid_batches, rule_kind
+from strategies import BODY_RULES, EVENT_RULES, batches, encode, invalid_batches, rule_kind
 
 SLOW_IS_FINE = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example,
                 HealthCheck.function_scoped_fixture]
@@ -92,7 +91,6 @@ def test_generated_valid_batches_get_200(target: Target, encoding: str, with_has
 @pytest.mark.parametrize("scope", ["events", "bodies"])
 def test_generated_invalid_batches_are_survived(target: Target, scope: str) -> None:
     """Each generated example breaks one rule: never a 5xx; refused with 4xx under strict."""
-    from strategies import BODY_RULES, EVENT_RULES
     rules = EVENT_RULES if scope == "events" else BODY_RULES
     strict = "CS-STRICT-EVENTS-4XX" if scope == "events" else "CS-STRICT-BODY-4XX"
     answers: Counter[tuple[str, str]] = Counter()

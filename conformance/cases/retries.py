@@ -4,6 +4,8 @@ event objects within and across requests.
 """
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from conformance.target import Target
@@ -25,7 +27,6 @@ def test_identical_request_twice_gets_200_both_times(target: Target) -> None:
 @pytest.mark.requirement(REQ)
 def test_repeated_event_id_within_a_batch_is_accepted(target: Target) -> None:
     """The same event object twice in one batch."""
-    import json
     event = target.event()
     target.post_valid(json.dumps([event, event]).encode(), REQ)
 
@@ -33,7 +34,6 @@ def test_repeated_event_id_within_a_batch_is_accepted(target: Target) -> None:
 @pytest.mark.requirement(REQ)
 def test_repeated_event_id_across_batches_is_accepted(target: Target) -> None:
     """An event_id already delivered, in a new request with another sequence id."""
-    import json
     event = target.event()
     target.post_valid(json.dumps([event]).encode(), REQ, event_bundle_sequence_id=1)
     target.post_valid(json.dumps([target.event(), event]).encode(), REQ, event_bundle_sequence_id=2)
