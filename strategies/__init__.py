@@ -45,7 +45,7 @@ from .invalid import (
     invalid_batches,
     invalid_events,
 )
-from .rules import DEVIATION_RULES, ERROR_RULES, RULES, body_schema, rule_kind
+from .rules import DEVIATION_RULES, ERROR_RULES, RULES, body_schema, rule_kind, tag_uuid
 from .validate import Finding, validate_body, validate_bytes, validate_file
 
 __all__ = [
@@ -54,5 +54,5 @@ __all__ = [
     "event_at_limits", "batch_of_size", "VALID_BATCH_BUDGET",
     "ENCODINGS", "EncodedBody", "BodyDecodeError", "encode", "encode_plain", "encode_base64_gzip",
     "encode_raw_gzip", "decode_body", "hash_code",
-    "body_schema", "Finding", "validate_body", "validate_bytes", "validate_file",
+    "tag_uuid", "body_schema", "Finding", "validate_body", "validate_bytes", "validate_file",
 ]

@@ -22,6 +22,7 @@ from .rules import (
     MAX_NAME_LENGTH,
     MAX_USER_ATTRIBUTES,
     MAX_USER_VALUE_LENGTH,
+    tag_uuid,
 )
 
 LIMITS_EVENT_ID = "7d0c5b1e-2f4a-4c8e-9b6d-3a1f0e2d4c5b"
@@ -104,12 +105,13 @@ def _pad_name(index: int) -> str:
     return f"pad_{index:03d}"  # fixed width: every padding attribute costs the same
 
 
-def _padding_event(app_id: str, timestamp: int, value_lengths: list[int], slack: int) -> dict[str, Any]:
+def _padding_event(app_id: str, timestamp: int, value_lengths: list[int], slack: int,
+                   tag: str | None = None) -> dict[str, Any]:
     attributes: dict[str, Any] = {"padding": True}  # so every pad attribute adds a comma
     attributes.update({_pad_name(i): "a" * length for i, length in enumerate(value_lengths)})
     return {
         "event_type": "padding" + "_" * slack,
-        "event_id": str(uuid.uuid4()),
+        "event_id": tag_uuid(str(uuid.uuid4()), tag),  # same length tagged or not
         "timestamp": timestamp,
         "app_id": app_id,
         "attributes": attributes,
@@ -119,8 +121,9 @@ def _padding_event(app_id: str, timestamp: int, value_lengths: list[int], slack:
 class _PlainSizer:
     """Builds events whose plain JSON has an exact number of bytes."""
 
-    def __init__(self, app_id: str) -> None:
+    def __init__(self, app_id: str, tag: str | None = None) -> None:
         self.app_id = app_id
+        self.tag = tag
         self.timestamp = int(time.time() * 1000)
         self.base = self._size([], 0)
         self.per_pad = self._size([0], 0) - self.base  # bytes of one empty padding attribute
@@ -139,7 +142,7 @@ class _PlainSizer:
             lengths.append(rest - self.per_pad)
         else:
             slack = rest  # too small for another attribute: lengthen event_type instead
-        return _padding_event(self.app_id, self.timestamp, lengths, slack)
+        return _padding_event(self.app_id, self.timestamp, lengths, slack, self.tag)
 
     def event_sizes(self, body_size: int) -> list[int]:
         """Sizes of events whose array ``[e1,e2,...]`` has ``body_size`` bytes."""
@@ -151,9 +154,9 @@ class _PlainSizer:
         return sizes
 
 
-def plain_batch_of_size(n: int, app_id: str = "shop_dev") -> list[dict[str, Any]]:
-    """A valid batch whose plain JSON body is exactly ``n`` bytes."""
-    sizer = _PlainSizer(app_id)
+def plain_batch_of_size(n: int, app_id: str = "shop_dev", tag: str | None = None) -> list[dict[str, Any]]:
+    """A valid batch whose plain JSON body is exactly ``n`` bytes (event_ids tagged with ``tag``)."""
+    sizer = _PlainSizer(app_id, tag)
     if n < sizer.base + 2:
         raise ValueError(f"a valid batch needs at least {sizer.base + 2} bytes, not {n}")
     return [sizer.event(size) for size in sizer.event_sizes(n)]
@@ -165,13 +168,14 @@ def _stored_gzip(plain: bytes, base64_wrapped: bool) -> bytes:
     return base64.b64encode(data) if base64_wrapped else data
 
 
-def _gzip_batch_of_size(n: int, app_id: str, base64_wrapped: bool) -> tuple[list[dict[str, Any]], bytes]:
+def _gzip_batch_of_size(n: int, app_id: str, base64_wrapped: bool,
+                        tag: str | None) -> tuple[list[dict[str, Any]], bytes]:
     if base64_wrapped and n % 4:
         raise ValueError(f"base64 text always has a multiple of 4 bytes; {n} is not")
     ratio = 0.75 if base64_wrapped else 1.0
     plain_size = max(int(n * ratio) - 32, 200)
     for _ in range(40):
-        batch = plain_batch_of_size(plain_size, app_id)
+        batch = plain_batch_of_size(plain_size, app_id, tag)
         body = _stored_gzip(encode_plain(batch), base64_wrapped)
         if len(body) == n:
             return batch, body
@@ -180,20 +184,22 @@ def _gzip_batch_of_size(n: int, app_id: str, base64_wrapped: bool) -> tuple[list
     raise ValueError(f"could not build a gzip body of exactly {n} bytes")
 
 
-def batch_of_size(n: int, app_id: str = "shop_dev", encoding: str = "plain") -> tuple[list[dict[str, Any]], bytes]:
+def batch_of_size(n: int, app_id: str = "shop_dev", encoding: str = "plain",
+                  tag: str | None = None) -> tuple[list[dict[str, Any]], bytes]:
     """A valid batch and its encoded body of exactly ``n`` bytes as sent.
 
     ``encoding`` is one of ``"plain"``, ``"base64-gzip"``, ``"raw-gzip"``. Gzip bodies use
     compression level 0 so their size can be steered; they still decode with any gzip
     reader. Base64 bodies need ``n`` to be a multiple of 4. The events carry padding
     attributes of at most 1024 ASCII characters, 100 per event, so the batch breaks no
-    limit. Fast: about 10 ms per MiB.
+    limit. With ``tag``, every event_id carries it (see :func:`strategies.rules.tag_uuid`).
+    Fast: about 10 ms per MiB.
     """
     if encoding == "plain":
-        batch = plain_batch_of_size(n, app_id)
+        batch = plain_batch_of_size(n, app_id, tag)
         body = encode_plain(batch)
     elif encoding in ("base64-gzip", "raw-gzip"):
-        batch, body = _gzip_batch_of_size(n, app_id, base64_wrapped=encoding == "base64-gzip")
+        batch, body = _gzip_batch_of_size(n, app_id, encoding == "base64-gzip", tag)
     else:
         raise ValueError(f"unknown encoding {encoding!r}; choose one of {', '.join(ENCODINGS)}")
     if len(body) != n:  # guards the arithmetic above

@@ -33,6 +33,7 @@ from .rules import (
     MAX_USER_VALUE_LENGTH,
     OPTIONAL_INT_FIELDS,
     OPTIONAL_STRING_FIELDS,
+    tag_uuid,
     utf16_length,
 )
 
@@ -100,9 +101,19 @@ def timestamps() -> st.SearchStrategy[int]:
     return st.integers(*TIMESTAMP_RANGE)
 
 
-def event_ids() -> st.SearchStrategy[str]:
-    """Event ids: usually UUID version 4 text, sometimes any short text."""
-    return usually(st.uuids(version=4).map(str), texts(40, min_size=1), odds=3)
+def event_ids(tag: str | None = None) -> st.SearchStrategy[str]:
+    """Event ids: usually UUID version 4 text, sometimes any short text.
+
+    With ``tag`` (8 lower-case hex digits) every id carries it, so that a run's events can
+    be found again in a store shared with other traffic: a UUID's first group is the tag,
+    other text is prefixed with ``tag + "-"``.
+    """
+    uuids = st.uuids(version=4).map(lambda u: tag_uuid(str(u), tag))
+    other = texts(40, min_size=1)
+    if tag is not None:
+        tag_uuid("00000000", tag)  # refuse a malformed tag now, not inside a draw
+        other = other.map(lambda text: f"{tag}-{text}")
+    return usually(uuids, other, odds=3)
 
 
 def event_types() -> st.SearchStrategy[str]:
@@ -227,13 +238,17 @@ def events(**fixed: Any) -> st.SearchStrategy[dict[str, Any]]:
     return st.builds(_merge, extra_fields(), required_fields(), optional_fields(), st.fixed_dictionaries(pinned))
 
 
-def batches(min_events: int = 1, max_events: int = 5, app_id: str | None = None) -> st.SearchStrategy[list[dict[str, Any]]]:
-    """Valid batches of ``min_events`` to ``max_events`` events, app_id pinned when given.
+def batches(min_events: int = 1, max_events: int = 5, app_id: str | None = None,
+            tag: str | None = None) -> st.SearchStrategy[list[dict[str, Any]]]:
+    """Valid batches of ``min_events`` to ``max_events`` events, app_id pinned when given,
+    every event_id carrying ``tag`` when given (see :func:`event_ids`).
 
     A batch stays under :data:`VALID_BATCH_BUDGET` bytes as plain JSON: trailing events
     beyond ``min_events`` are left out when needed.
     """
-    fixed = {} if app_id is None else {"app_id": app_id}
+    fixed: dict[str, Any] = {} if app_id is None else {"app_id": app_id}
+    if tag is not None:
+        fixed["event_id"] = event_ids(tag)
     event_lists = st.lists(events(**fixed), min_size=min_events, max_size=max_events)
     return event_lists.map(lambda batch: fit_to_budget(batch, min_events))
 

@@ -67,6 +67,23 @@ ITEM_NUMBER_KEYS: tuple[str, ...] = ("price", "quantity")
 ITEM_STRING_KEYS: tuple[str, ...] = tuple(k for k in ITEM_PRESET_KEYS if k not in ITEM_NUMBER_KEYS)
 
 
+TAG_PATTERN = re.compile(r"^[0-9a-f]{8}$")
+
+
+def tag_uuid(uuid_text: str, tag: str | None) -> str:
+    """UUID text with its first group replaced by ``tag`` (8 lower-case hex digits).
+
+    The result is still UUID-shaped (and keeps its version digit), so a collector that
+    checks the form of an event_id accepts it, while a reader of the store can tell
+    one run's events from every other run's. ``tag=None`` returns the text unchanged.
+    """
+    if tag is None:
+        return uuid_text
+    if not TAG_PATTERN.match(tag):
+        raise ValueError(f"a tag is 8 lower-case hex digits, not {tag!r}")
+    return tag + uuid_text[8:]
+
+
 def utf16_length(text: str) -> int:
     """Length as JavaScript and Java count it (UTF-16 code units), which the SDK limits use."""
     return len(text.encode("utf-16-le")) // 2

@@ -240,3 +240,30 @@ def test_strategies_import_only_stdlib_hypothesis_and_jsonschema() -> None:
     allowed = set(sys.stdlib_module_names) | {"hypothesis", "jsonschema"}
     for source in STRATEGIES_DIR.glob("*.py"):
         assert imported_roots(source) <= allowed, source.name
+
+
+# --- run tags: a run's events can be told apart in a shared store -----------------
+
+@settings(max_examples=60, deadline=None)
+@given(batch=cs.batches(min_events=1, max_events=5, tag="0badcafe"))
+def test_tagged_batches_carry_the_tag_in_every_event_id(batch: list) -> None:
+    for event in batch:
+        assert event["event_id"].startswith("0badcafe"), event["event_id"]
+    assert [f for f in cs.validate_body(batch) if f.kind == "error"] == []
+
+
+def test_tag_keeps_uuid_shape_and_length() -> None:
+    import uuid as _uuid
+    text = str(_uuid.uuid4())
+    tagged = cs.tag_uuid(text, "12ab34cd")
+    assert len(tagged) == len(text) and tagged.startswith("12ab34cd-")
+    assert _uuid.UUID(tagged).version == 4
+    with pytest.raises(ValueError):
+        cs.tag_uuid(text, "NOT-HEX!")
+
+
+def test_batch_of_size_with_tag_keeps_the_exact_size() -> None:
+    for encoding, size in (("plain", 5000), ("base64-gzip", 8000)):
+        batch, body = cs.batch_of_size(size, encoding=encoding, tag="feedf00d")
+        assert len(body) == size
+        assert all(e["event_id"].startswith("feedf00d-") for e in batch)
