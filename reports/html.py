@@ -1,12 +1,13 @@
 """report.html: one self-contained page that states the verdict and shows why.
 
 Order matters to a reader: the verdict first, then the counts, the requirement
-matrix, what the collector turned out to do, the run's facts, and last each case
-with its evidence. Everything comes from the results dict (results.json), so a
+matrix, what the collector turned out to do, what it stored (the delivery profile,
+when it ran), the run's facts, and last each case with its evidence. Everything comes from the results dict (results.json), so a
 bundle renders alone, without the catalog or a collector.
 """
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from reports.evidence import case_evidence_html
@@ -29,11 +30,13 @@ def render_report(results: dict[str, Any]) -> str:
         counts_html(results.get("counts") or {}),
         matrix_html(results.get("requirements") or []),
         observed_html(results.get("observed") or {}),
+        delivery_html(results),  # "" when the delivery profile did not run
         run_facts_html(results),
         cases_html(results.get("cases") or []),
         _footer(results),
     ]
-    return page(f"Clickstream conformance: {run.get('target', 'unknown target')}", "\n".join(sections))
+    body = "\n".join(section for section in sections if section)
+    return page(f"Clickstream conformance: {run.get('target', 'unknown target')}", body)
 
 
 def _title(results: dict[str, Any]) -> str:
@@ -146,6 +149,162 @@ def observed_html(observed: dict[str, str]) -> str:
                 for k, v in observed.items()]
         body = f'<table class="facts"><tbody>{"".join(rows)}</tbody></table>'
     return f'<section id="observed"><h2>Observed collector profile</h2>{body}</section>'
+
+
+# --------------------------------------------------------------------------- delivery
+
+# A 500-attribute event must not blow up the page: each JSON shown is cut here.
+EVENT_JSON_LIMIT = 4000
+# Counts of the delivery table: key of "events", label, and the class a non-zero count gets.
+DELIVERY_COUNTS = (
+    ("sent", "Sent", ""), ("acked", "Acknowledged", ""), ("found", "Found intact", ""),
+    ("lost", "Lost", "bad"), ("corrupt", "Corrupt", "bad"), ("duplicated", "Duplicated", "warn"),
+    ("refused", "Refused", ""), ("refused_stored", "Refused, stored anyway", "bad"),
+)
+
+
+def delivery_html(results: dict[str, Any]) -> str:
+    """What the collector stored, read back from its sink: every acknowledged event
+    accounted for, then the evidence of each problem. Nothing when the profile did not run."""
+    delivery = results.get("delivery")
+    if not delivery or not isinstance(delivery, dict):
+        return ""
+    events = delivery.get("events") or {}
+    parts = [_delivery_headline(delivery), _delivery_counts(events), _delivery_facts(delivery)]
+    problems = [p for p in delivery.get("problems") or [] if isinstance(p, dict)]
+    if problems:
+        known_cases = {c.get("case") for c in results.get("cases") or []}
+        known_requirements = {r.get("id") for r in results.get("requirements") or []}
+        kept = (f'<p class="note">The {len(problems)} worst problems are kept; the counts above '
+                "give the totals.</p>" if len(problems) >= 20 else "")
+        parts.append(f"<h3>Evidence: {_count(len(problems))} problem{'' if len(problems) == 1 else 's'}, "
+                     f"worst first</h3>{kept}"
+                     + "".join(_delivery_problem(p, known_cases, known_requirements) for p in problems))
+    return f'<section id="delivery"><h2>Delivery</h2>{"".join(parts)}</section>'
+
+
+def _delivery_headline(delivery: dict[str, Any]) -> str:
+    """First and plainly: was every acknowledged event found intact?"""
+    events = delivery.get("events") or {}
+    acked, found = _int(events.get("acked")), _int(events.get("found"))
+    if acked == 0:
+        read = delivery.get("read") or {}
+        detail = (f"No acknowledged event to account for ({_count(events.get('sent', 0))} sent, "
+                  f"{_count(read.get('records', 0))} records read, "
+                  f"{_count(read.get('records_with_run_events', 0))} of them with this run's events). "
+                  "This may be the wrong sink: check the sink below.")
+        return ('<p class="delivery-headline bad"><strong>The sink held none of this run\'s events.</strong> '
+                f"{esc(detail)}</p>")
+    missing = [f"{_count(events.get(k))} {k}" for k in ("lost", "corrupt") if _int(events.get(k))]
+    intact = found >= acked and not missing  # every acknowledged event is there, unchanged
+    if intact:
+        text = f"All {_count(acked)} acknowledged events found intact."
+    else:
+        text = (f"{_count(found)} of {_count(acked)} acknowledged events found intact"
+                + (f"; {', '.join(missing)}." if missing else "."))
+    also = []
+    if _int(events.get("duplicated")):
+        also.append(f"{_count(events['duplicated'])} duplicated")
+    if _int(events.get("refused_stored")):
+        also.append(f"{_count(events['refused_stored'])} of {_count(events.get('refused', 0))} refused events "
+                    "stored anyway")
+    state = "bad" if not intact else "warn" if also else "ok"
+    tail = f' <span class="also">Also: {esc(", ".join(also))}.</span>' if also else ""
+    return f'<p class="delivery-headline {state}"><strong>{esc(text)}</strong>{tail}</p>'
+
+
+def _delivery_counts(events: dict[str, Any]) -> str:
+    head = "".join(f'<th class="num">{esc(label)}</th>' for _, label, _ in DELIVERY_COUNTS)
+    cells = []
+    for key, _, flag in DELIVERY_COUNTS:
+        n = events.get(key)
+        cls = "num" + (" zero" if _int(n) == 0 else f" {flag}" if flag else "")
+        cells.append(f'<td class="{cls}" data-count="{esc(key)}">{esc(_count(n))}</td>')
+    return (f'<table class="counts delivery-counts"><thead><tr>{head}</tr></thead>'
+            f'<tbody><tr>{"".join(cells)}</tr></tbody></table>')
+
+
+def _delivery_facts(delivery: dict[str, Any]) -> str:
+    read = delivery.get("read") or {}
+    lag = delivery.get("lag_ms")
+    metadata = delivery.get("metadata")
+    facts = []
+    if isinstance(lag, dict):
+        facts.append(("Lag until stored",
+                      esc(f"p50 {_decimal(lag.get('p50'), 1)} ms, max {_decimal(lag.get('max'), 1)} ms "
+                          f"over {_count(lag.get('samples'))} samples")))
+    if delivery.get("dedup"):
+        facts.append(("Repeated event_ids", esc(delivery["dedup"])))
+    if metadata is not None:
+        fields = ", ".join(f"<code>{esc(m)}</code>" for m in metadata) if metadata else "none"
+        facts.append(("Metadata the sink keeps", fields))
+    facts.append(("Sink", f'<code>{esc(delivery.get("sink"))}</code> (record shape '
+                          f'<code>{esc(delivery.get("record_shape", "auto"))}</code>)'))
+    facts.append(("Read back", esc(
+        f"{_count(read.get('records', 0))} records ({_count(read.get('records_with_run_events', 0))} with this "
+        f"run's events, {_count(read.get('undecodable', 0))} undecodable) in {_count(read.get('polls', 0))} "
+        f"polls, {_decimal(read.get('seconds'), 2)} s; waited up to {_decimal(delivery.get('wait_s'), 1)} s "
+        "for a batching pipeline")))
+    rows = "".join(f"<tr><th>{esc(k)}</th><td>{v}</td></tr>" for k, v in facts)
+    return f'<table class="facts delivery-facts"><tbody>{rows}</tbody></table>'
+
+
+def _delivery_problem(problem: dict[str, Any], known_cases: set[Any], known_requirements: set[Any]) -> str:
+    """One unaccounted event: what it is, who sent it, how, and how it differs."""
+    kind = problem.get("kind", "")
+    requirement = problem.get("requirement", "")
+    req = (f'<a href="#{esc(requirement_anchor(requirement))}">{esc(requirement)}</a>'
+           if requirement in known_requirements else esc(requirement))
+    name = problem.get("case")
+    sent_by = (f'<a href="#{esc(case_anchor(name))}">{esc(name)}</a>' if name in known_cases
+               else f"<code>{esc(name)}</code>" if name else '<span class="note">(unknown)</span>')
+    request = problem.get("request") or {}
+    status = request.get("status")
+    rows = [("Event", f'<code>{esc(problem.get("event_id"))}</code>'), ("Sent by", sent_by),
+            ("Request", f"<code>{esc(request.get('method'))} {esc(request.get('url'))}</code> &rarr; "
+                        f"<strong><code>{esc('no answer' if status is None else status)}</code></strong>"
+                        + (f' <span class="note">at {esc(request["sent_at"])}</span>'
+                           if request.get("sent_at") else ""))]
+    diff = problem.get("diff") or []
+    if diff:
+        rows.append(("Differences", pre("\n".join(str(line) for line in diff), "diff")))
+    items = "".join(f"<dt>{esc(label)}</dt><dd>{value}</dd>" for label, value in rows)
+    return (f'<article class="delivery-problem k-{css_class(kind)}" data-kind="{esc(kind)}">'
+            f'<div class="case-head"><span class="badge kind k-{css_class(kind)}">{esc(kind)}</span> {req}</div>'
+            f'<dl class="failure-detail">{items}</dl>'
+            '<details class="event-json"><summary>Sent and found event (JSON)</summary><div class="event-pair">'
+            f'{_event_json("Sent", problem.get("sent"), "not known")}'
+            f'{_event_json("Found", problem.get("found"), "not found in the sink")}'
+            "</div></details></article>")
+
+
+def _event_json(label: str, event: Any, absent: str) -> str:
+    if event is None:
+        return f'<div><h4>{esc(label)}</h4><p class="note">({esc(absent)})</p></div>'
+    text = json.dumps(event, indent=2, ensure_ascii=False, default=str)
+    note = ""
+    if len(text) > EVENT_JSON_LIMIT:
+        note = (f'<p class="note">Truncated: the first {_count(EVENT_JSON_LIMIT)} of {_count(len(text))} '
+                "characters.</p>")
+        text = text[:EVENT_JSON_LIMIT] + "\n..."
+    return f'<div><h4>{esc(label)}</h4>{pre(text, "event")}{note}</div>'
+
+
+def _int(value: Any) -> int:
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
+
+
+def _count(value: Any) -> str:
+    """A count with thousands separators: 1478 -> 1,478."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "?" if value is None else str(value)
+    return f"{value:,.0f}"
+
+
+def _decimal(value: Any, digits: int) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "?" if value is None else str(value)
+    return f"{value:,.{digits}f}"
 
 
 def run_facts_html(results: dict[str, Any]) -> str:
