@@ -98,6 +98,18 @@ class AcceptedInvalidData(ConformanceFailure):
     title = "A collector that validates at ingestion accepted invalid input"
 
 
+class LostEvents(ConformanceFailure):
+    title = "Events of requests answered 200 are not in the sink"
+
+
+class CorruptEvents(ConformanceFailure):
+    title = "Stored events differ from the events sent"
+
+
+class StoredRefusedEvents(ConformanceFailure):
+    title = "Events of a refused request were stored"
+
+
 class CouldNotJudge(Exception):
     """The case could not reach a verdict: target refused, reset or is down."""
 

@@ -20,7 +20,7 @@ def post_event(target: Target, event: dict) -> None:
 @pytest.mark.requirement(REQ)
 def test_event_at_every_limit_at_once_gets_200(target: Target) -> None:
     """100 items, 100 user attributes, 500 custom attributes, 50-character names, long values."""
-    post_event(target, event_at_limits(app_id=target.app_id))
+    post_event(target, event_at_limits(app_id=target.app_id, event_id=target.new_event_id()))
 
 
 def _items(n: int) -> list[dict]:

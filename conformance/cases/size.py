@@ -16,7 +16,7 @@ SURE_TO_FIT = 1_000_000
 
 
 def sized_body(target: Target, size: int) -> bytes:
-    _, body = batch_of_size(size, app_id=target.app_id)
+    _, body = batch_of_size(size, app_id=target.app_id, tag=target.tag)
     assert len(body) == size, f"suite bug: built {len(body)} bytes, wanted {size}"
     return body
 

@@ -1,0 +1,293 @@
+"""The delivery checker: read back what the sink holds of this run, judge the history.
+
+``read_until`` polls the sink (each poll reads it whole, with bounded memory: only
+this run's events are kept) until every event it waits for is visible or the wait is
+over, so that a batching pipeline's lag is never counted as loss. The judges compare
+the ledger (what was sent, how it was answered) with what was read:
+
+* lost: an event of a request answered 200 that the sink does not hold;
+* corrupt: held, but no stored copy equals any version sent, as a JSON value with
+  integers kept apart from floats (``1 == 1.0`` must not hide a re-encoding);
+* stored after a refusal: an event of a request refused with 4xx, in the sink.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from conformance.ledger import Ledger, Send, canonical
+from conformance.sinks import Sink, SinkError
+from conformance.sinks.records import Found, RecordShape, events_in
+
+MAX_PROBLEMS_SHOWN = 20
+MAX_DIFF_LINES = 6
+AUTH_REFUSALS = (401, 403)  # the MUST covers the appId and the auth refusals
+
+
+@dataclass
+class StoredCopy:
+    event: dict[str, Any]
+    meta: dict[str, Any]
+
+
+@dataclass
+class ReadBack:
+    """This run's events as one or more polls of the sink found them."""
+
+    copies: dict[str, list[StoredCopy]] = field(default_factory=dict)
+    first_seen: dict[str, float] = field(default_factory=dict)  # epoch seconds, per event_id
+    records: int = 0
+    records_with_run_events: int = 0
+    undecodable: int = 0
+    undecodable_samples: list[str] = field(default_factory=list)
+    metadata: Counter = field(default_factory=Counter)
+    polls: int = 0
+    seconds: float = 0.0
+
+    def holds(self, event_id: str) -> bool:
+        return event_id in self.copies
+
+    def summary(self) -> dict[str, Any]:
+        return {"records": self.records, "records_with_run_events": self.records_with_run_events,
+                "undecodable": self.undecodable, "polls": self.polls, "seconds": round(self.seconds, 3)}
+
+
+def read_once(sink: Sink, shape: RecordShape, is_ours: Callable[[Any], bool]) -> ReadBack:
+    """One full pass over the sink, keeping only this run's events."""
+    found = ReadBack()
+    started = time.monotonic()
+    for record in sink.records():
+        found.records += 1
+        try:
+            held = events_in(record, shape)
+        except RecursionError:  # a body nested too deeply to parse holds no events we can read
+            held = Found([], {}, "the body is JSON nested too deeply to read")
+        if held.problem is not None:
+            found.undecodable += 1
+            if len(found.undecodable_samples) < 3:
+                found.undecodable_samples.append(held.problem[:200])
+        ours = [e for e in held.events if is_ours(e.get("event_id"))]
+        if not ours:
+            continue
+        found.records_with_run_events += 1
+        found.metadata.update(held.meta.keys())
+        for event in ours:
+            found.copies.setdefault(event["event_id"], []).append(StoredCopy(event, held.meta))
+    found.polls, found.seconds = 1, time.monotonic() - started
+    return found
+
+
+def read_until(sink: Sink, shape: RecordShape, is_ours: Callable[[Any], bool],
+               wanted: Iterable[str], wait: float) -> ReadBack:
+    """Poll until every wanted event_id is visible, or ``wait`` seconds have passed.
+
+    Raises SinkError when the sink cannot be read."""
+    wanted = set(wanted)
+    started = time.monotonic()
+    deadline = started + wait
+    interval, polls, first_seen = 0.05, 0, {}
+    while True:
+        # An event a poll sees was there when that poll began (stores read as a snapshot),
+        # or appeared during it: the lag is measured to the poll's start.
+        poll_started = time.time()
+        found = read_once(sink, shape, is_ours)
+        polls += 1
+        for event_id in found.copies:
+            first_seen.setdefault(event_id, poll_started)
+        remaining = deadline - time.monotonic()
+        if wanted <= found.copies.keys() or remaining <= 0:
+            found.polls, found.first_seen = polls, first_seen
+            found.seconds = time.monotonic() - started
+            return found
+        time.sleep(min(interval, remaining))
+        interval = min(interval * 2, 1.0)
+
+
+# --- comparing one event ----------------------------------------------------------
+def json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    return {float: "float", str: "string", list: "array", dict: "object", type(None): "null"}.get(
+        type(value), type(value).__name__)
+
+
+def json_diff(sent: Any, found: Any, limit: int = MAX_DIFF_LINES) -> list[str]:
+    """Where ``found`` differs from ``sent`` as a JSON value, one line per difference
+    (at most ``limit``). Fields the store added at the top level of an event are not
+    differences: a collector may enrich what it stores."""
+    out: list[str] = []
+    _diff(sent, found, "", out, limit, top=True)
+    return out
+
+
+def _diff(sent: Any, found: Any, path: str, out: list[str], limit: int, top: bool = False) -> None:
+    if len(out) >= limit:
+        return
+    if isinstance(sent, dict) and isinstance(found, dict):
+        for key, value in sent.items():
+            if key not in found:
+                out.append(f"{path}/{key}: sent {_show(value)}, missing")
+            else:
+                _diff(value, found[key], f"{path}/{key}", out, limit)
+        if not top:
+            out.extend(f"{path}/{key}: not sent, found {_show(found[key])}" for key in found if key not in sent)
+        del out[limit:]
+        return
+    if isinstance(sent, list) and isinstance(found, list):
+        if len(sent) != len(found):
+            out.append(f"{path or '/'}: sent {len(sent)} elements, found {len(found)}")
+        for index, (a, b) in enumerate(zip(sent, found)):
+            _diff(a, b, f"{path}/{index}", out, limit)
+        return
+    if not same_scalar(sent, found):
+        out.append(f"{path or '/'}: sent {_show(sent)}, found {_show(found)}")
+
+
+def same_scalar(sent: Any, found: Any) -> bool:
+    """Equal as JSON values, integers kept apart from floats. A float sent with an
+    integral value may come back without its ".0" (JavaScript prints 1.0 as 1), but an
+    integer that comes back as a float was re-encoded: a long timestamp read into a
+    double has lost its type, and past 2**53 its value too."""
+    sent_kind, found_kind = json_kind(sent), json_kind(found)
+    if sent_kind == "float" and found_kind == "integer":
+        return sent == found
+    return sent_kind == found_kind and sent == found
+
+
+def _show(value: Any, width: int = 60) -> str:
+    text = canonical(value)
+    if len(text) > width:
+        text = text[:width] + f"... ({len(text):,} characters)"
+    kind = json_kind(value)
+    return f"{text} ({kind})" if kind in ("integer", "float") else text
+
+
+# --- judging the history ----------------------------------------------------------------
+@dataclass
+class Problem:
+    kind: str          # lost | corrupt | stored-after-403 | stored-after-4xx | duplicated
+    requirement: str
+    event_id: str
+    send: Send
+    sent: dict[str, Any] | None = None
+    found: dict[str, Any] | None = None
+    diff: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        where = f"{self.send.exchange.method} {self.send.exchange.url} -> {self.send.status}"
+        what = "; ".join(self.diff) if self.diff else self.kind
+        return f"{self.kind} {self.event_id} (sent by {self.send.case}: {where}): {what}"
+
+    def to_dict(self) -> dict[str, Any]:
+        request = self.send.to_dict()
+        return {"kind": self.kind, "requirement": self.requirement, "event_id": self.event_id,
+                "case": request.pop("case"), "request": {**request, "sent_at": _iso(request["sent_at"])},
+                "sent": self.sent, "found": self.found, "diff": self.diff}
+
+
+def acked_problems(ledger: Ledger, found: ReadBack, ids: Iterable[str] | None = None,
+                   requirement_lost: str = "CS-DELIVERY-NO-LOSS",
+                   requirement_corrupt: str = "CS-DELIVERY-INTACT") -> list[Problem]:
+    """Lost and corrupt events among the acknowledged ones (``ids``: a subset)."""
+    problems = []
+    for event_id in sorted(ids if ids is not None else ledger.acked_ids()):
+        sends = ledger.acked.get(event_id, [])
+        if not sends:
+            continue
+        copies = found.copies.get(event_id, [])
+        if not copies:
+            problems.append(Problem("lost", requirement_lost, event_id, sends[0].send, sends[0].event))
+            continue
+        stored = {canonical(c.event): c.event for c in copies}
+        for sent in {canonical(s.event): s for s in sends}.values():
+            if not any(not json_diff(sent.event, c) for c in stored.values()):
+                closest = min(stored.values(), key=lambda c: len(json_diff(sent.event, c, limit=50)))
+                problems.append(Problem("corrupt", requirement_corrupt, event_id, sent.send,
+                                        sent.event, closest, json_diff(sent.event, closest)))
+    return problems
+
+
+def refused_problems(ledger: Ledger, found: ReadBack) -> list[Problem]:
+    """Events of refused requests that the sink holds anyway."""
+    problems = []
+    for event_id, send in sorted(ledger.refused_only().items()):
+        copies = found.copies.get(event_id)
+        if copies:
+            auth = send.status in AUTH_REFUSALS
+            problems.append(Problem("stored-after-403" if auth else "stored-after-4xx",
+                                    "CS-DELIVERY-REFUSED-403" if auth else "CS-DELIVERY-REFUSED-4XX",
+                                    event_id, send, None, copies[0].event))
+    return problems
+
+
+@dataclass
+class Duplicates:
+    """How often repeated sends were stored: at-least-once or deduplicating."""
+
+    repeated: int = 0          # event_ids acknowledged more than once
+    stored_once: int = 0       # ... of which the sink holds one copy
+    stored_per_send: int = 0   # ... of which it holds one copy per send (or more)
+    extra_copies: int = 0      # copies beyond the number of acknowledged sends, any event
+
+    def text(self) -> str:
+        if not self.repeated:
+            kind = "no repeated sends to judge"
+        elif self.stored_once == self.repeated:
+            kind = "deduplicating"
+        elif self.stored_per_send == self.repeated:
+            kind = "at-least-once"
+        else:
+            kind = "mixed"
+        extra = f"; {self.extra_copies} copies beyond the sends" if self.extra_copies else ""
+        return (f"{kind}: of {self.repeated} event_ids sent more than once, {self.stored_once} stored once, "
+                f"{self.stored_per_send} once per send{extra}")
+
+
+def duplicates(ledger: Ledger, found: ReadBack) -> Duplicates:
+    result = Duplicates()
+    for event_id, sends in ledger.acked.items():
+        copies = len(found.copies.get(event_id, []))
+        result.extra_copies += max(0, copies - len(sends))
+        if len(sends) > 1:
+            result.repeated += 1
+            result.stored_once += copies == 1
+            result.stored_per_send += copies >= len(sends)
+    return result
+
+
+def lag_ms(ledger: Ledger, found: ReadBack, ids: Iterable[str]) -> list[float]:
+    """From the 200 to the first poll that saw the event, per event (milliseconds)."""
+    lags = []
+    for event_id in ids:
+        sends = ledger.acked.get(event_id)
+        if sends and event_id in found.first_seen:
+            acked_at = sends[0].send.exchange.started_at + sends[0].send.exchange.elapsed
+            lags.append(max(0.0, (found.first_seen[event_id] - acked_at) * 1000))
+    return lags
+
+
+def lag_summary(lags: list[float]) -> dict[str, float] | None:
+    if not lags:
+        return None
+    return {"p50": round(statistics.median(lags), 1), "max": round(max(lags), 1), "samples": len(lags)}
+
+
+def describe_shape(shape: RecordShape) -> str:
+    """The record shape as the user would write it: auto, or the fields given."""
+    given = [f"{name}={value}" for name, value in vars(shape).items()
+             if value is not None and not (name == "encoding" and value == "auto")]
+    return ",".join(given) or "auto"
+
+
+def _iso(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+__all__ = ["ReadBack", "read_once", "read_until", "json_diff", "same_scalar", "Problem", "acked_problems",
+           "refused_problems", "Duplicates", "duplicates", "lag_ms", "lag_summary", "SinkError"]

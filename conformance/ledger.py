@@ -1,0 +1,154 @@
+"""The run's history of events sent, for the delivery profile (after Jepsen's history).
+
+Every request the suite sends is a line of history: which events it carried, which
+case sent it, and how it was answered. The checker (``conformance/delivery.py``)
+judges the history afterwards against what the sink holds. Two kinds of entry:
+
+* valid sends: requests the suite demands a 200 for (``Target.post_valid``, the canary,
+  the delivery cases). Their events, when answered 200, must be stored intact.
+* every other POST: the event_ids it carried are noted by answer, so that events of
+  refused requests (403, 413, other 4xx) can be looked for in the sink, and events that
+  some request got a 200 for are never counted as refused.
+
+Each run tags its event_ids (``strategies.tag_uuid``), so the events of earlier runs
+and other traffic in the same sink are never taken for this run's.
+"""
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+from urllib.parse import parse_qsl
+
+from conformance.client import Exchange
+from strategies import BodyDecodeError, decode_body
+
+# A compressed valid body decodes to at most 16 MiB (CS-GZIP-200); bombs stop here.
+MAX_DECODED = 20 * 1024 * 1024
+
+
+def new_tag() -> str:
+    """A fresh run tag: 8 lower-case hex digits."""
+    return secrets.token_hex(4)
+
+
+@dataclass
+class Send:
+    """One request of the history, with the evidence to show for it."""
+
+    case: str
+    exchange: Exchange
+
+    @property
+    def status(self) -> int | None:
+        return self.exchange.status
+
+    def to_dict(self) -> dict[str, Any]:
+        ex = self.exchange
+        return {"method": ex.method, "url": ex.url, "status": ex.status,
+                "sent_at": ex.started_at, "case": self.case}
+
+
+@dataclass
+class SentEvent:
+    event: dict[str, Any]
+    send: Send
+
+
+@dataclass
+class Ledger:
+    """What the run sent, by event_id. Thread-safe: the concurrency case sends from threads."""
+
+    tag: str = field(default_factory=new_tag)
+    acked: dict[str, list[SentEvent]] = field(default_factory=dict)     # valid, answered 200
+    unacked: dict[str, list[SentEvent]] = field(default_factory=dict)   # valid, not answered 200
+    answered_200: set[str] = field(default_factory=set)                 # in any request answered 200
+    refused: dict[str, Send] = field(default_factory=dict)              # in a request answered 4xx
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    # --- recording ----------------------------------------------------------------
+    def valid_send(self, events: Iterable[dict[str, Any]], exchange: Exchange, case: str) -> None:
+        """A request the suite demands 200 for, carrying these (valid) events."""
+        send = Send(case, exchange)
+        book = self.acked if exchange.status == 200 else self.unacked
+        with self._lock:
+            for event in events:
+                event_id = event.get("event_id") if isinstance(event, dict) else None
+                if isinstance(event_id, str):
+                    book.setdefault(event_id, []).append(SentEvent(event, send))
+                    if exchange.status == 200:
+                        self.answered_200.add(event_id)
+
+    def any_send(self, body: bytes, query: str | None, exchange: Exchange, case: str) -> None:
+        """Any POST to the endpoint: note its event_ids by answer (200, or a refusal)."""
+        status = exchange.status
+        if status is None or not (status == 200 or 400 <= status < 500):
+            return
+        ids = event_ids_in(body, query)
+        if not ids:
+            return
+        with self._lock:
+            if status == 200:
+                self.answered_200.update(ids)
+            else:
+                send = Send(case, exchange)
+                for event_id in ids:
+                    self.refused.setdefault(event_id, send)
+
+    # --- reading --------------------------------------------------------------------
+    def is_ours(self, event_id: Any) -> bool:
+        """Whether an event_id read from the sink belongs to this run."""
+        if not isinstance(event_id, str):
+            return False
+        return event_id.startswith(self.tag) or event_id in self.acked or event_id in self.refused
+
+    def refused_only(self) -> dict[str, Send]:
+        """Events refused and never answered 200 in any request: they must not be stored."""
+        with self._lock:
+            return {i: s for i, s in self.refused.items() if i not in self.answered_200}
+
+    def acked_ids(self) -> set[str]:
+        with self._lock:
+            return set(self.acked)
+
+
+def event_ids_in(body: bytes, query: str | None) -> list[str]:
+    """The event_ids a request body carries, decoded as the collector would (plain
+    JSON, or base64(gzip) when the query says compression=gzip). Bodies that do not
+    decode carry none the sink could hold as events."""
+    try:
+        batch = decoded_batch(body, query)
+    except (BodyDecodeError, RecursionError):
+        return _ids_by_pattern(body)
+    items = batch if isinstance(batch, list) else [batch]
+    return [e["event_id"] for e in items if isinstance(e, dict) and isinstance(e.get("event_id"), str)]
+
+
+_UUID_ID = re.compile(rb'"event_id"\s*:\s*"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"')
+
+
+def _ids_by_pattern(body: bytes) -> list[str]:
+    """UUID event_ids in a body that is not JSON as a whole (a lenient store may still
+    keep the parts it can read)."""
+    return [m.decode() for m in _UUID_ID.findall(body[:MAX_DECODED])]
+
+
+def decoded_batch(body: bytes, query: str | None) -> Any:
+    """The body as the collector decodes it: base64(gzip) when the query says
+    compression=gzip, plain JSON otherwise. Raises BodyDecodeError."""
+    compression = dict(parse_qsl(query or "", keep_blank_values=True)).get("compression")
+    return decode_body(body, "gzip" if compression == "gzip" else None, max_decoded_bytes=MAX_DECODED)
+
+
+def events_of(body: bytes, query: str | None) -> list[dict[str, Any]]:
+    """The events of a valid body the suite built itself (it always decodes)."""
+    batch = decoded_batch(body, query)
+    return [e for e in batch if isinstance(e, dict)] if isinstance(batch, list) else []
+
+
+def canonical(value: Any) -> str:
+    """One text per JSON value, to tell sent versions of an event apart."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
