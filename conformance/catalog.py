@@ -7,7 +7,10 @@ document each requirement rests on (we cite, we do not quote).
 
 Profiles: ``core`` always runs; ``auth`` and ``web`` switch on when ``--auth-cookie``
 or ``--origin`` is given; ``strict`` is chosen with ``--profile strict`` and turns
-"the collector rejects bad input" from an observation into a demand.
+"the collector rejects bad input" from an observation into a demand; ``delivery``
+switches on with ``--sink`` and judges what the collector stored, not only what it
+answered; ``durability`` also needs ``--collector-command`` (the suite owns the
+collector's process) and judges what survives a kill.
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ MUST = "MUST"
 SHOULD = "SHOULD"
 INFO = "INFO"
 LEVELS = (MUST, SHOULD, INFO)
-PROFILES = ("core", "auth", "web", "strict")
+PROFILES = ("core", "auth", "web", "strict", "delivery", "durability")
 
 # Identity of the API document the catalog was written against.
 API_DOCUMENT = {
@@ -157,6 +160,56 @@ REQUIREMENTS: tuple[Requirement, ...] = (
        "A collector that validates at ingestion refuses malformed JSON and bodies that "
        "are not a non-empty array of events with a 4xx status.",
        "Request body", "strict"),
+    # --- delivery profile: what the collector stored (read back with --sink) ---
+    _R("CS-DELIVERY-NO-LOSS", MUST,
+       "Every valid event the suite sent in a request answered with 200, in any case of "
+       "the run, can be read back from the sink, found by its event_id (after waiting a "
+       "bounded time for a batching pipeline).",
+       "Request response (200: the data was received)", "delivery"),
+    _R("CS-DELIVERY-INTACT", MUST,
+       "Each stored event equals the event sent as a JSON value: every field, Unicode "
+       "text, numbers (an integer stays an integer), empty strings, the largest values "
+       "and counts the document allows, and every event of a large base64-gzip batch.",
+       "Request body; Event attributes; Request query parameters (compression)", "delivery"),
+    _R("CS-DELIVERY-REFUSED-403", MUST,
+       "Events of a request refused with 403 (unknown appId, failed authentication) are "
+       "never stored.",
+       "HttpCode (403); Request query parameters (appId); Request headers (cookie)", "delivery"),
+    _R("CS-DELIVERY-REFUSED-4XX", SHOULD,
+       "Events of a request refused with 413 or another 4xx status are not stored.",
+       "HttpCode (413); API Specification (3)", "delivery"),
+    _R("CS-DELIVERY-CONCURRENT", MUST,
+       "Batches sent over several connections at once are all stored, intact: "
+       "concurrent requests lose and corrupt nothing.",
+       "Request response; Request body", "delivery"),
+    _R("CS-DELIVERY-DUPLICATES", INFO,
+       "Whether a retried request and a repeated event_id are stored once "
+       "(deduplicating) or once per send (at-least-once).",
+       "Request response; Event attributes (event_id)", "delivery"),
+    _R("CS-DELIVERY-LAG", INFO,
+       "How long an event takes from its 200 to being visible in the sink (p50, max).",
+       "Request response", "delivery"),
+    _R("CS-DELIVERY-METADATA", INFO,
+       "Which request metadata the sink keeps with the events (appId, receive time, "
+       "client IP, User-Agent, ...).",
+       "Request query parameters; Request headers", "delivery"),
+    # --- durability profile: a 200 survives the collector's death -------------------
+    _R("CS-DURABLE-KILL", MUST,
+       "Every event of a request answered with 200 is in the sink after the collector's "
+       "process group was killed with SIGKILL and started again, several times while "
+       "clients were sending; requests that got no answer may or may not be stored.",
+       "Request response (200: the data was received)", "durability"),
+    _R("CS-DURABLE-TERM", MUST,
+       "The same through SIGTERM: every event of a request answered with 200 is stored, "
+       "and the collector exits within a bounded time (30 s) instead of hanging.",
+       "Request response (200: the data was received)", "durability"),
+    _R("CS-DURABLE-TERM-EXIT", SHOULD,
+       "The collector exits within 10 s of SIGTERM.",
+       "Request response", "durability"),
+    _R("CS-DURABLE-RESTART", INFO,
+       "How long the collector takes from its start to the first 200, and how many "
+       "requests were in flight at each kill.",
+       "Request response", "durability"),
 )
 
 BY_ID: dict[str, Requirement] = {r.id: r for r in REQUIREMENTS}

@@ -2,17 +2,20 @@
 
 Without --endpoint the embedded reference collector is started on a free loopback
 port (with a throw-away database, a random auth cookie and an allowed web origin)
-and certified in the core, auth and web profiles, so a fresh install can show what a
-full run and its report look like.
+and certified in the core, auth, web, delivery and durability profiles (its database
+is the sink; the suite starts it as its own process, so it can kill and restart it),
+so a fresh install can show what a full run and its report look like.
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import os
 import secrets
+import shlex
+import socket
 import subprocess
+import zlib
 import sys
 import tempfile
 from pathlib import Path
@@ -20,6 +23,8 @@ from typing import Iterator
 
 EMBEDDED_APP_ID = "shop_dev"
 EMBEDDED_ORIGIN = "https://shop.example"
+# The reference collector keeps each decoded event as JSON text in its events table.
+REFERENCE_SINK_QUERY = "SELECT json FROM events"
 
 
 def pytest_args(args: argparse.Namespace, endpoint: str, app_id: str) -> list[str]:
@@ -35,6 +40,11 @@ def pytest_args(args: argparse.Namespace, endpoint: str, app_id: str) -> list[st
         argv += ["--origin", args.origin]
     if args.baseline:
         argv += ["--baseline", args.baseline]
+    if args.sink:
+        argv += ["--sink", args.sink, "--sink-wait", str(args.sink_wait), "--sink-record", args.sink_record]
+    if args.collector_command:
+        argv += ["--collector-command", args.collector_command,
+                 f"--durability-seed={zlib.crc32(str(args.seed).encode()) & 0x7FFFFFFF}"]
     # An empty ini file keeps the caller's pytest configuration out of the run.
     return argv + ["-c", _empty_ini(), "--rootdir", str(Path.cwd())] + list(args.pytest_arg)
 
@@ -59,24 +69,36 @@ def _target(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
         yield args.endpoint, args.app_id
         return
     from conformance.collector.cli import parse_auth_cookie
-    from conformance.collector.server import CollectorConfig, RunningCollector
     # The embedded collector is ours to set up: switch on the auth and web profiles too.
     args.auth_cookie = args.auth_cookie or f"conformance_session={secrets.token_urlsafe(18)}"
     args.origin = args.origin or EMBEDDED_ORIGIN
-    # The suite sends hostile requests on purpose; the embedded collector's
-    # tracebacks for them would bury the report's location.
-    logging.getLogger("aiohttp").setLevel(logging.CRITICAL)
     app_id = args.app_id or EMBEDDED_APP_ID
     try:
-        cookie = parse_auth_cookie(args.auth_cookie)
+        parse_auth_cookie(args.auth_cookie)
     except ValueError as exc:
         raise SystemExit(f"certify: {exc}") from None
     with tempfile.TemporaryDirectory(prefix="clickstream-reference-") as tmp:
-        config = CollectorConfig(app_ids=(app_id,), auth_cookie=cookie, allow_origins=(args.origin,),
-                                 db_path=os.path.join(tmp, "collector.sqlite3"))
-        with RunningCollector(config) as collector:
-            print(f"started the embedded reference collector at {collector.url}", file=sys.stderr)
-            yield collector.url, app_id
+        db_path = os.path.join(tmp, "collector.sqlite3")
+        port = _free_port()
+        # The suite starts this command itself (it owns the process: the durability
+        # profile kills and restarts it) and reads its database back as the sink.
+        args.collector_command = args.collector_command or shlex.join([
+            sys.executable, "-m", "conformance.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+            "--app-id", app_id, "--auth-cookie", args.auth_cookie, "--allow-origin", args.origin, "--db", db_path])
+        args.sink = args.sink or reference_sink(db_path)
+        print(f"the embedded reference collector will listen on 127.0.0.1:{port}", file=sys.stderr)
+        yield f"http://127.0.0.1:{port}/collect", app_id
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def reference_sink(db_path: str) -> str:
+    """The --sink spec that reads the reference collector's database."""
+    return f"sqlite:{db_path}?query={REFERENCE_SINK_QUERY}"
 
 
 def _empty_ini() -> str:

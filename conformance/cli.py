@@ -43,7 +43,8 @@ def _add_certify(sub: argparse._SubParsersAction) -> None:
         description="Run the conformance cases against a collector and write a certification "
                     "bundle. Without --endpoint, the embedded reference collector is started on "
                     "a free loopback port with a random auth cookie and an allowed web origin, "
-                    "and certified in the core, auth and web profiles.")
+                    "and certified in the core, auth, web, delivery and durability profiles (its "
+                    "SQLite database is read back as the sink, and the suite kills and restarts it).")
     p.add_argument("--endpoint", metavar="URL", help="collector endpoint, e.g. http://127.0.0.1:8080/collect")
     p.add_argument("--app-id", metavar="ID", help="a registered appId (default shop_dev for the embedded collector)")
     p.add_argument("--auth-cookie", metavar="NAME=VALUE", help="the collector's auth cookie (auth profile)")
@@ -53,6 +54,17 @@ def _add_certify(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", "-o", default="conformance-report", metavar="DIR",
                    help="bundle directory (default ./conformance-report)")
     p.add_argument("--baseline", metavar="FILE", help="known failures that do not break the gate")
+    p.add_argument("--sink", metavar="SPEC",
+                   help="read back what the collector stored (delivery profile): jsonl:PATH, "
+                        "sqlite:PATH?query=SQL, postgresql://...?query=SQL, http(s)://URL or command:CMD; "
+                        "see `pytest --help` for the details")
+    p.add_argument("--sink-wait", type=float, default=10.0, metavar="SECONDS",
+                   help="how long to wait for events to become visible in the sink (default 10)")
+    p.add_argument("--sink-record", default="auto", metavar="SHAPE",
+                   help="how to read the sink's records (default auto)")
+    p.add_argument("--collector-command", metavar="CMD",
+                   help="a command that runs the collector in the foreground on the endpoint's port: the "
+                        "suite starts and stops it, and with --sink kills and restarts it (durability profile)")
     p.add_argument("--seed", default=CERTIFY_SEED, help=f"Hypothesis seed (default {CERTIFY_SEED})")
     p.add_argument("--pytest-arg", action="append", default=[], metavar="ARG",
                    help="extra argument passed to pytest (repeatable), e.g. --pytest-arg=-x")

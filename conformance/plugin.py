@@ -10,6 +10,7 @@ ERROR make pytest exit non-zero.
 """
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,6 +29,7 @@ SETTINGS_KEY = pytest.StashKey[Settings]()
 TARGET_KEY = pytest.StashKey[Target]()
 RUN_KEY = pytest.StashKey[RunResults]()
 BASELINE_KEY = pytest.StashKey["baseline.Baseline"]()
+PROCESS_KEY = pytest.StashKey["CollectorProcess"]()  # with --collector-command
 
 TEST_STATUS = {  # outcome -> (category, short letter, verbose word)
     PASS: ("passed", ".", "PASS"),
@@ -38,6 +40,7 @@ TEST_STATUS = {  # outcome -> (category, short letter, verbose word)
     SKIP: ("skipped", "s", "SKIP"),
 }
 LEVEL_RANK = {catalog.MUST: 3, catalog.SHOULD: 2, catalog.INFO: 1}
+AREAS_LAST = {"delivery": 1, "durability": 2}  # areas that run after all others, in this order
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -64,6 +67,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--baseline", metavar="FILE",
                     help="known failures (JSON) that do not break the gate; entries that no longer "
                          "fail, or name no case, do")
+    group.addoption("--sink", metavar="SPEC",
+                    help="where the collector stores what it accepts, read back (never written) to "
+                         "check that every event answered 200 was stored intact; turns on the delivery "
+                         "profile. SPEC is jsonl:PATH (file, directory or glob; .gz too), "
+                         "sqlite:PATH?query=SQL, postgresql://...?query=SQL, http(s)://URL (JSON lines "
+                         "or an array) or command:CMD (JSON lines on stdout)")
+    group.addoption("--sink-wait", type=float, default=10.0, metavar="SECONDS",
+                    help="how long to wait for events to become visible in the sink, for pipelines "
+                         "that batch (default 10)")
+    group.addoption("--sink-record", default="auto", metavar="SHAPE",
+                    help="how to read the sink's records: auto (default: events, arrays of events, "
+                         "the deployed solution's request records) or a request-record shape such as "
+                         "body=data,encoding=base64-gzip,appid=appId,query=uri")
+    group.addoption("--sink-timeout", type=float, default=60.0, metavar="SECONDS",
+                    help="time allowed for one full read of the sink (command, HTTP, database; default 60)")
+    group.addoption("--collector-command", metavar="CMD",
+                    help="a shell command that runs the collector in the foreground, listening on the "
+                         "endpoint's port: the suite starts it, and with --sink kills and restarts it to "
+                         "prove that every 200 survives (the durability profile); it always stops it")
+    group.addoption("--collector-ready-timeout", type=float, default=30.0, metavar="SECONDS",
+                    help="how long the collector command may take to listen on the endpoint's port (default 30)")
+    group.addoption("--durability-kills", type=int, default=3, metavar="N",
+                    help="how many times the durability cases kill and restart the collector, per signal (default 3)")
+    group.addoption("--durability-seed", type=int, metavar="N",
+                    help="seed of the kill schedule (default: random, recorded in the results)")
 
 
 # --- configuration and the endpoint mode -----------------------------------------
@@ -79,9 +107,11 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("help") or config.getoption("version", False):
         return
     settings = settings_from_options(config)
+    _start_collector(config, settings)
     reason = _probe(settings)
     if reason:
         raise pytest.UsageError(f"cannot reach {settings.endpoint}: {reason}")
+    _probe_sink(settings)
     config.stash[SETTINGS_KEY] = settings
     config.stash[TARGET_KEY] = Target(settings)
     config.stash[RUN_KEY] = RunResults(settings, redacted_options(config, settings))
@@ -132,7 +162,77 @@ def settings_from_options(config: pytest.Config) -> Settings:
         profiles.add("web")
     if config.getoption("profile") == "strict":
         profiles.add("strict")
-    return Settings(endpoint, app_id, cookie, origin, frozenset(profiles), timeout, examples)
+    sink_options = sink_settings(config)
+    if sink_options:
+        profiles.add("delivery")
+    process_options = collector_settings(config)
+    if sink_options and process_options:
+        profiles.add("durability")
+    return Settings(endpoint, app_id, cookie, origin, frozenset(profiles), timeout, examples,
+                    **sink_options, **process_options)
+
+
+def collector_settings(config: pytest.Config) -> dict[str, Any]:
+    """The --collector-command options, checked."""
+    command = config.getoption("collector_command")
+    if command is None:
+        return {}
+    if not command.strip():
+        raise pytest.UsageError("--collector-command must not be empty")
+    ready, kills = config.getoption("collector_ready_timeout"), config.getoption("durability_kills")
+    if not ready > 0:
+        raise pytest.UsageError(f"--collector-ready-timeout must be a positive number of seconds, got {ready}")
+    if not 1 <= kills <= 20:
+        raise pytest.UsageError(f"--durability-kills must be from 1 to 20, got {kills}")
+    seed = config.getoption("durability_seed")
+    return {"collector_command": command, "collector_ready_timeout": ready, "durability_kills": kills,
+            "durability_seed": seed if seed is not None else random.randrange(2**31)}
+
+
+def _start_collector(config: pytest.Config, settings: Settings) -> None:
+    """Start the collector the suite owns, before the endpoint is probed; it is stopped
+    when pytest ends, however it ends."""
+    if settings.collector_command is None:
+        return
+    from conformance.process import CollectorCommandError, CollectorProcess
+    process = CollectorProcess(settings.collector_command, settings.endpoint, settings.collector_ready_timeout)
+    config.add_cleanup(process.stop)
+    try:
+        process.start()
+    except CollectorCommandError as exc:
+        raise pytest.UsageError(f"--collector-command: {exc}") from None
+    config.stash[PROCESS_KEY] = process
+
+
+def sink_settings(config: pytest.Config) -> dict[str, Any]:
+    """The --sink options, checked: an unknown scheme or a malformed spec is one line."""
+    spec = config.getoption("sink")
+    if spec is None:
+        return {}
+    from conformance.sinks import SinkError, open_sink
+    from conformance.sinks.records import parse_record_shape
+    wait, read_timeout = config.getoption("sink_wait"), config.getoption("sink_timeout")
+    if not wait >= 0:
+        raise pytest.UsageError(f"--sink-wait must be zero or more seconds, got {wait}")
+    if not read_timeout > 0:
+        raise pytest.UsageError(f"--sink-timeout must be a positive number of seconds, got {read_timeout}")
+    try:
+        sink = open_sink(spec, timeout=read_timeout)
+        shape = parse_record_shape(config.getoption("sink_record"))
+    except SinkError as exc:
+        raise pytest.UsageError(f"--sink: {exc}") from None
+    return {"sink": sink, "sink_wait": wait, "record_shape": shape, "sink_secrets": tuple(sink.secrets)}
+
+
+def _probe_sink(settings: Settings) -> None:
+    """Read the sink once before any case runs, so a wrong path or query is one line."""
+    if settings.sink is None:
+        return
+    from conformance.sinks import SinkError
+    try:
+        settings.sink.probe()
+    except SinkError as exc:
+        raise pytest.UsageError(f"cannot read the sink {settings.sink.description}: {exc}") from None
 
 
 def parse_cookie(text: str | None) -> tuple[str, str] | None:
@@ -189,6 +289,8 @@ class EndpointMode:
         return None
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        # The delivery cases account for every event the run sent: they go last.
+        items.sort(key=lambda item: AREAS_LAST.get(case_name(item).split("::")[0], 0))
         for item in items:
             ids = requirement_ids(item)
             if not ids:
@@ -323,12 +425,27 @@ def redacted_options(config: pytest.Config, settings: Settings) -> dict[str, Any
         "conformance_examples": settings.examples,
         "hypothesis_seed": config.getoption("hypothesis_seed", None),
         "baseline": config.getoption("baseline"),
+        "sink": settings.sink.description if settings.sink is not None else None,
+        "sink_wait": settings.sink_wait if settings.sink is not None else None,
+        "sink_record": config.getoption("sink_record") if settings.sink is not None else None,
+        "collector_command": _redact(settings.collector_command, settings.secrets),
+        "durability_kills": settings.durability_kills if settings.collector_command else None,
+        "durability_seed": settings.durability_seed if settings.collector_command else None,
     }
+
+
+def _redact(text: str | None, secrets: tuple[str, ...]) -> str | None:
+    """A command line may carry the cookie (the embedded collector's does): hide it."""
+    for secret in secrets:
+        if text and secret:
+            text = text.replace(secret, "<redacted>")
+    return text
 
 
 def _profile_skip_reason(profiles: list[str]) -> str:
     hints = {"auth": "give --auth-cookie NAME=VALUE", "web": "give --origin ORIGIN",
-             "strict": "give --profile strict"}
+             "strict": "give --profile strict", "delivery": "give --sink SPEC",
+             "durability": "give --sink SPEC and --collector-command CMD"}
     return "profile not selected: " + ", ".join(f"{p} ({hints.get(p, '')})" for p in profiles)
 
 

@@ -29,6 +29,8 @@ class RunResults:
         self.started = time.time()
         self.finished: float | None = None
         self.gate_problems: list[str] = []
+        self.delivery: dict[str, Any] | None = None  # the delivery account, when a sink was read
+        self.durability: dict[str, Any] | None = None  # kills, restarts and losses, when run
 
     def add(self, result: dict[str, Any]) -> None:
         self.cases.append(result)
@@ -105,6 +107,10 @@ class RunResults:
             if counts.get(level):
                 lines.append(f"  {level:<6} " + ", ".join(f"{n} {o}" for o, n in sorted(counts[level].items())))
         lines += [f"  observed: {k}: {v}" for k, v in self.observed().items()]
+        if self.delivery:
+            e = self.delivery["events"]
+            lines.append(f"  delivery: {e['acked']} events acknowledged, {e['found']} found intact, "
+                         f"{e['lost']} lost, {e['corrupt']} corrupt, {e['refused_stored']} stored after a refusal")
         for case in self.cases:
             if case["outcome"] in (FAIL, ERROR, WARN):
                 first = case["message"].splitlines()[0] if case["message"] else ""
@@ -141,6 +147,8 @@ class RunResults:
             "counts": self.counts(),
             "observed": self.observed(),
             "requirements": self.requirement_rows(),
+            "delivery": self.delivery,
+            "durability": self.durability,
             "cases": self.cases,
         }
 

@@ -19,6 +19,8 @@ from conformance import catalog
 from conformance.checks import describe, expect_accepted, expect_empty_success_body
 from conformance.client import Client, Exchange
 from conformance.failures import CollectorDied, ConformanceFailure, CouldNotJudge, TooSlow
+from conformance.ledger import Ledger, events_of
+from strategies import tag_uuid
 
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 DEFAULT = object()  # "use the target's own appId"
@@ -36,10 +38,18 @@ class Settings:
     profiles: frozenset[str] = frozenset({"core"})
     timeout: float = 10.0
     examples: int = 25
+    sink: Any = None                       # a conformance.sinks.Sink: the delivery profile is on
+    sink_wait: float = 10.0                # how long read-back waits for a batching pipeline
+    record_shape: Any = None               # a conformance.sinks.records.RecordShape
+    sink_secrets: tuple[str, ...] = ()
+    collector_command: str | None = None   # the suite owns the collector's process
+    collector_ready_timeout: float = 30.0
+    durability_kills: int = 3
+    durability_seed: int = 0
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        return (self.auth_cookie[1],) if self.auth_cookie else ()
+        return ((self.auth_cookie[1],) if self.auth_cookie else ()) + self.sink_secrets
 
 
 @dataclass
@@ -65,6 +75,10 @@ class Target:
         self.client = client or Client(settings.endpoint, settings.timeout, settings.secrets)
         self.record = CaseRecord()
         self.down_reason: str | None = None
+        # The history of what was sent, for the delivery profile; its tag marks every
+        # event_id of this run, so a shared sink never confuses runs.
+        self.ledger = Ledger()
+        self.tracking = settings.sink is not None
 
     # --- what to send -------------------------------------------------------
     @property
@@ -90,9 +104,17 @@ class Target:
             result.append(("Cookie", f"{name}={value}"))
         return result + list(extra)
 
+    @property
+    def tag(self) -> str:
+        """This run's tag (8 hex digits), the first group of every event_id it makes."""
+        return self.ledger.tag
+
+    def new_event_id(self) -> str:
+        return tag_uuid(str(uuid.uuid4()), self.tag)
+
     def event(self, **fields: Any) -> dict[str, Any]:
         """One minimal valid event with a fresh event_id."""
-        event = {"event_type": "conformance_check", "event_id": str(uuid.uuid4()),
+        event = {"event_type": "conformance_check", "event_id": self.new_event_id(),
                  "timestamp": int(time.time() * 1000), "app_id": self.app_id}
         event.update(fields)
         return event
@@ -114,6 +136,8 @@ class Target:
             headers = self.headers()
         ex = self.client.send(method, query, body, headers, case=self.record.name, path=path)
         self.record.add(ex)
+        if self.tracking and method == "POST" and path is None:
+            self.ledger.any_send(body, query, ex, self.record.name)
         if ex.outcome == "timeout":
             self._check_still_alive(f"a request of {self.record.name} timed out")
             raise TooSlow("CS-TIMELY", f"an answer within {self.settings.timeout:g} s",
@@ -136,12 +160,22 @@ class Target:
         return self.send("POST", query if query is not None else self.query(**params), body, headers)
 
     def post_valid(self, body: bytes, requirement: str, query: str | None = None,
-                   headers: Sequence[tuple[str, str]] | None = None, **params: Any) -> Exchange:
-        """POST a request that must get exactly 200 (and, softly, an empty body)."""
-        ex = self.post(body, query, headers, **params)
+                   headers: Sequence[tuple[str, str]] | None = None, soft_checks: bool = True,
+                   **params: Any) -> Exchange:
+        """POST a valid request: it must get exactly 200 (and, softly, an empty body), and
+        with a sink its events must then be stored intact."""
+        query = query if query is not None else self.query(**params)
+        ex = self.post(body, query, headers)
+        self.track_valid(ex, body, query)
         expect_accepted(ex, requirement)
-        self.soft(expect_empty_success_body, ex)
+        if soft_checks:
+            self.soft(expect_empty_success_body, ex)
         return ex
+
+    def track_valid(self, ex: Exchange, body: bytes, query: str | None, case: str | None = None) -> None:
+        """Enter a valid request in the history: once answered 200, its events must be stored."""
+        if self.tracking:
+            self.ledger.valid_send(events_of(body, query), ex, case or self.record.name)
 
     def expect_alive(self, after: str) -> None:
         """The canary: a known-good request must still get 200 after a hostile one."""
@@ -160,9 +194,11 @@ class Target:
 
     def _send_known_good(self, label: str, timeout: float | None = None) -> Exchange:
         """A fresh valid event, sent past the down check (it is what decides "down")."""
-        ex = self.client.send("POST", self.query(), self.good_body(), self.headers(),
+        query, body = self.query(), self.good_body()
+        ex = self.client.send("POST", query, body, self.headers(),
                               case=f"{self.record.name} [{label}]", timeout=timeout)
         self.record.add(ex)
+        self.track_valid(ex, body, query, case=f"{self.record.name} [{label}]")
         return ex
 
     # --- recording ------------------------------------------------------------

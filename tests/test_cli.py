@@ -38,8 +38,17 @@ def test_certify_without_endpoint_certifies_the_embedded_collector(embedded_bund
     assert f"report: {work / 'bundle' / 'report.html'}" in run.stdout
     results = json.loads((work / "bundle" / "results.json").read_text())
     assert results["verdict"]["conformant"] is True
-    assert results["verdict"]["profiles"] == {"core": "PASS", "auth": "PASS", "web": "PASS", "strict": "NOT SELECTED"}
+    assert results["verdict"]["profiles"] == {"core": "PASS", "auth": "PASS", "web": "PASS", "strict": "NOT SELECTED",
+                                              "delivery": "PASS", "durability": "PASS"}
     assert results["run"]["seed"] is not None
+    # The embedded collector's database is the sink: every acknowledged event was read back.
+    delivery = results["delivery"]["events"]
+    assert delivery["acked"] > 1000 and delivery["found"] == delivery["acked"]
+    assert delivery["lost"] == delivery["corrupt"] == delivery["refused_stored"] == 0
+    # The suite owned the collector's process: it was killed and restarted, and nothing was lost.
+    runs = results["durability"]["runs"]
+    assert [r["signal"] for r in runs] == ["SIGKILL", "SIGTERM"] and all(r["lost"] == 0 for r in runs)
+    assert all(len(r["kills"]) == 3 and r["acked"] > 0 for r in runs)
 
 
 def test_no_secret_reaches_any_file_or_output(embedded_bundle) -> None:

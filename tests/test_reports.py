@@ -158,7 +158,8 @@ def bundle(tmp_path: Path, passing: dict[str, Any]) -> Path:
 def test_sample_results_are_what_the_verdict_needs(passing: dict[str, Any], failing: dict[str, Any]) -> None:
     assert passing["verdict"]["text"] == "CONFORMANT", passing["verdict"]["reasons"]
     assert passing["verdict"]["profiles"] == {"core": "PASS", "auth": "PASS", "web": "NOT SELECTED",
-                                              "strict": "NOT SELECTED"}
+                                              "strict": "NOT SELECTED", "delivery": "NOT SELECTED",
+                                              "durability": "NOT SELECTED"}
     assert failing["verdict"]["text"] == "NOT CONFORMANT"
     assert failing["verdict"]["profiles"]["core"] == "FAIL"
 
