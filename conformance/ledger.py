@@ -6,9 +6,9 @@ judges the history afterwards against what the sink holds. Two kinds of entry:
 
 * valid sends: requests the suite demands a 200 for (``Target.post_valid``, the canary,
   the delivery cases). Their events, when answered 200, must be stored intact.
-* every other POST: the event_ids it carried are noted by answer, so that events of
-  refused requests (403, 413, other 4xx) can be looked for in the sink, and events that
-  some request got a 200 for are never counted as refused.
+* every other POST: the tagged event_ids it carried are noted by answer, so that events
+  of refused requests (403, 413, other 4xx) can be looked for in the sink, and events
+  that some request got a 200 for are never counted as refused.
 
 Each run tags its event_ids (``strategies.tag_uuid``), so the events of earlier runs
 and other traffic in the same sink are never taken for this run's.
@@ -87,7 +87,9 @@ class Ledger:
         status = exchange.status
         if status is None or not (status == 200 or 400 <= status < 500):
             return
-        ids = event_ids_in(body, query)
+        # Only this run's tagged ids: a fixed id (a generated "0", a replayed capture) may
+        # have been stored by an earlier run, and must not count as stored after a refusal.
+        ids = [i for i in event_ids_in(body, query) if i.startswith(self.tag)]
         if not ids:
             return
         with self._lock:

@@ -147,3 +147,12 @@ def test_refusal_kinds(tmp_path: Path, status: int, kind: str) -> None:
     ledger.any_send(json.dumps([refused]).encode(), "appId=shop_dev", exchange(status), "size::case")
     found, _ = judge(tmp_path, ledger, [refused])
     assert [p.kind for p in refused_problems(ledger, found)] == [kind]
+
+
+def test_only_this_runs_tagged_ids_count_as_refused() -> None:
+    """A fixed id (a generated "0", a replayed capture) may be in the sink from an earlier
+    run: refusing it now must not make its old copy a stored refusal."""
+    ledger = Ledger(tag=TAG)
+    fixed = {**event(5), "event_id": "0"}
+    ledger.any_send(json.dumps([fixed, event(6)]).encode(), "appId=x", exchange(400), "validation::case")
+    assert set(ledger.refused_only()) == {event(6)["event_id"]}
