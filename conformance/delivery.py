@@ -180,9 +180,10 @@ class Problem:
     diff: list[str] = field(default_factory=list)
 
     def line(self) -> str:
-        where = f"{self.send.exchange.method} {self.send.exchange.url} -> {self.send.status}"
-        what = "; ".join(self.diff) if self.diff else self.kind
-        return f"{self.kind} {self.event_id} (sent by {self.send.case}: {where}): {what}"
+        ex = self.send.exchange
+        when = dt.datetime.fromtimestamp(ex.started_at, dt.timezone.utc).strftime("%H:%M:%S.%f")[:-3]
+        where = f"sent by {self.send.case} at {when} UTC: {ex.method} {ex.url} -> {self.send.status}"
+        return f"{self.kind} {self.event_id} ({where})" + (": " + "; ".join(self.diff) if self.diff else "")
 
     def to_dict(self) -> dict[str, Any]:
         request = self.send.to_dict()
