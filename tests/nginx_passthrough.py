@@ -2,9 +2,17 @@
 
 nginx checks the path and the appId (as the load balancer's rules do), enforces its
 default ``client_max_body_size 1m`` (1,048,576 bytes as sent), and proxies /collect to a
-sink that reads the body and answers 200 with an empty body, whatever it is. It never
-parses the body: malformed JSON, corrupt gzip, a wrong hashCode all get 200, exactly as
-real-world.md describes the deployed server. A suite that fails this collector is wrong.
+sink that stores every request it gets and answers 200 with an empty body, whatever it
+is. It never parses the body: malformed JSON, corrupt gzip, a wrong hashCode all get
+200, exactly as real-world.md describes the deployed server. A suite that fails this
+collector is wrong.
+
+The sink stores what the deployed server stores per request (``tests/deployed_record.py``:
+the body as sent, URI with query, client IP from X-Forwarded-For, User-Agent, nginx's
+request id, method, ingest time, appId/platform/compression/upload_timestamp), one JSON
+line per request in ``NginxPassthrough.sink_path``, appended, flushed and fsynced under
+a lock before the 200 goes out; if it cannot store, it answers 500 (as the deployed
+server does when its stream fails). Read it back with ``--sink jsonl:PATH``.
 
 Everything nginx writes (pid, logs, request-body temp files) stays in a temp directory;
 it runs in the foreground (``daemon off``) as our child and listens on 127.0.0.1 only.
@@ -25,6 +33,8 @@ from typing import Iterator
 
 import pytest
 
+from tests.deployed_record import RecordFile, deployed_record
+
 APP_ID = "shop_dev"
 NGINX_FALLBACK = "/usr/sbin/nginx"
 TEMP_DIRS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
@@ -38,30 +48,46 @@ def find_nginx() -> str | None:
 
 
 # =============================================================================
-# The sink behind nginx: reads the body, answers 200 with nothing
+# The sink behind nginx: stores each request as a JSON line, then answers 200
 # =============================================================================
 
 class SinkHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, so nginx's upstream keepalive works
+    server: "SinkServer"
 
     def log_message(self, *args: object) -> None:  # keep test output clean
         pass
 
     def handle_any(self) -> None:
-        self._read_body()
-        self.send_response(200)
+        body = self._read_body()
+        record = deployed_record(self.command, self.path, body,
+                                 forwarded_for=self.headers.get("X-Forwarded-For"),
+                                 remote=self.client_address[0], user_agent=self.headers.get("User-Agent"),
+                                 rid=self.headers.get("X-Request-ID"))
+        try:
+            self.server.records.append(record)  # on disk before the answer
+        except OSError:
+            self._answer(500)
+            return
+        self._answer(200)
+
+    def _answer(self, status: int) -> None:
+        self.send_response(status)
         self.send_header("Content-Length", "0")
         self.end_headers()
 
-    def _read_body(self) -> None:
+    def _read_body(self) -> bytes:
         # nginx buffers the whole request (proxy_request_buffering on), so it always
         # sends a Content-Length; chunked bodies are not expected here.
         length = int(self.headers.get("Content-Length") or 0)
+        chunks = []
         while length > 0:
             chunk = self.rfile.read(min(length, 65536))
             if not chunk:
                 break
+            chunks.append(chunk)
             length -= len(chunk)
+        return b"".join(chunks)
 
     def __getattr__(self, name: str):  # every method, standard or not, answered alike
         if name.startswith("do_"):
@@ -69,12 +95,22 @@ class SinkHandler(BaseHTTPRequestHandler):
         raise AttributeError(name)
 
 
-class Sink:
-    """The ThreadingHTTPServer on 127.0.0.1, port 0, in a background thread."""
+class SinkServer(ThreadingHTTPServer):
+    daemon_threads = True
 
-    def __init__(self) -> None:
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), SinkHandler)
-        self.server.daemon_threads = True
+    def __init__(self, records: RecordFile) -> None:
+        super().__init__(("127.0.0.1", 0), SinkHandler)
+        self.records = records
+
+
+class Sink:
+    """The ThreadingHTTPServer on 127.0.0.1, port 0, in a background thread, appending
+    to the JSON-lines file ``path``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.records = RecordFile(path)
+        self.server = SinkServer(self.records)
         self.thread = threading.Thread(target=self.server.serve_forever, name="nginx-sink", daemon=True)
 
     @property
@@ -89,6 +125,7 @@ class Sink:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=10)
+        self.records.close()
 
 
 # =============================================================================
@@ -139,7 +176,10 @@ http {{
             proxy_pass http://sink;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
+            # What the deployed server keeps per request: the URI as sent goes on
+            # unchanged (proxy_pass without a URI), User-Agent with the other headers.
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Request-ID $request_id;
             proxy_request_buffering on;   # the whole body is read (and size-checked) first
             proxy_read_timeout 30s;
         }}
@@ -176,6 +216,7 @@ class NginxPassthrough:
     url: str
     workdir: Path
     process: subprocess.Popen
+    sink_path: Path | None = None  # the sink's JSON lines: pass --sink jsonl:PATH
 
     @property
     def error_log(self) -> str:
@@ -189,7 +230,7 @@ class NginxPassthrough:
         return [line for line in self.error_log.splitlines() if any(lv in line for lv in levels)]
 
 
-def start_nginx(nginx: str, workdir: Path, sink_port: int) -> NginxPassthrough:
+def start_nginx(nginx: str, workdir: Path, sink_port: int, sink_path: Path | None = None) -> NginxPassthrough:
     for name in TEMP_DIRS:
         (workdir / f"{name}_temp").mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -207,7 +248,7 @@ def start_nginx(nginx: str, workdir: Path, sink_port: int) -> NginxPassthrough:
         stop_nginx(process)
         log = (workdir / "error.log").read_text(errors="replace") if (workdir / "error.log").exists() else ""
         raise RuntimeError(f"{exc}\nerror.log:\n{log[-3000:]}") from None
-    return NginxPassthrough(f"http://127.0.0.1:{port}/collect", workdir, process)
+    return NginxPassthrough(f"http://127.0.0.1:{port}/collect", workdir, process, sink_path)
 
 
 def stop_nginx(process: subprocess.Popen) -> None:
@@ -231,8 +272,8 @@ def nginx_collector(tmp_path: Path) -> Iterator[NginxPassthrough]:
         pytest.skip("nginx is not installed (apt-get install nginx); the pass-through check needs it")
     workdir = tmp_path / "nginx"
     workdir.mkdir()
-    with Sink() as sink:
-        collector = start_nginx(nginx, workdir, sink.port)
+    with Sink(workdir / "sink.jsonl") as sink:
+        collector = start_nginx(nginx, workdir, sink.port, sink.path)
         try:
             yield collector
         finally:

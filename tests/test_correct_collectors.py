@@ -1,10 +1,15 @@
 """Correct collectors must pass: a suite that fails a correct collector is worse than none.
 
-Two very different correct collectors:
+Two very different correct collectors, each also read back (the delivery profile):
   * the reference collector (validates at ingestion), with an auth cookie and a web
-    origin, run in the core profile and again with --profile strict;
+    origin, run in the core profile and again with --profile strict; its events are
+    read from its SQLite database, one JSON text per event;
   * a pass-through collector built from Debian's nginx (tests/nginx_passthrough.py),
-    the shape of the deployed ingestion server, in the core profile.
+    the shape of the deployed ingestion server, in the core profile; its sink keeps
+    one deployed-style request record (the body as sent) per line.
+And the base of the kill matrix's delivery mutants: the reference collector with the
+recording middleware that stores deployed-style records, with nothing changed, under
+the matrix's own quick options: a mutant killed in delivery is killed by its change.
 Each run must have no FAIL and no ERROR, exit 0, and judge every MUST and SHOULD of
 its selected profiles in at least one case that passed.
 """
@@ -15,7 +20,8 @@ from typing import Sequence
 
 from conformance import catalog
 from conformance.collector.server import CollectorConfig, RunningCollector
-from tests.kill.mutants import APP_ID, AUTH_OPTIONS, COOKIE, ORIGIN, WEB_OPTIONS
+from tests.kill.matrix import run_mutant
+from tests.kill.mutants import APP_ID, AUTH_OPTIONS, COOKIE, ORIGIN, RECORDING_REFERENCE, WEB_OPTIONS
 from tests.kill.suite import SuiteRun, run_suite
 from tests.nginx_passthrough import NginxPassthrough, nginx_collector  # noqa: F401 (fixture)
 
@@ -51,24 +57,40 @@ def reference_config(db_path: Path) -> CollectorConfig:
                            db_path=str(db_path))
 
 
-def test_reference_collector_passes_core_auth_and_web(tmp_path: Path) -> None:
-    with RunningCollector(reference_config(tmp_path / "collector.sqlite3")) as collector:
-        run = run_suite(collector.url, tmp_path, (*AUTH_OPTIONS, *WEB_OPTIONS, *CORRECT_RUN_OPTIONS),
-                        quick=False)
-    assert_conformant(run, ["core", "auth", "web"])
+def reference_sink(db_path: Path) -> tuple[str, ...]:
+    """The reference collector's store, read back: one JSON text per stored event."""
+    return ("--sink", f"sqlite:{db_path}?query=SELECT json FROM events")
 
 
-def test_reference_collector_passes_strict_profile(tmp_path: Path) -> None:
-    with RunningCollector(reference_config(tmp_path / "collector.sqlite3")) as collector:
+def test_reference_collector_passes_core_auth_web_and_delivery(tmp_path: Path) -> None:
+    db_path = tmp_path / "collector.sqlite3"
+    with RunningCollector(reference_config(db_path)) as collector:
         run = run_suite(collector.url, tmp_path,
-                        (*AUTH_OPTIONS, *WEB_OPTIONS, "--profile", "strict", *CORRECT_RUN_OPTIONS), quick=False)
-    assert_conformant(run, ["core", "auth", "web", "strict"])
+                        (*AUTH_OPTIONS, *WEB_OPTIONS, *reference_sink(db_path), *CORRECT_RUN_OPTIONS),
+                        quick=False)
+    assert_conformant(run, ["core", "auth", "web", "delivery"])
 
 
-def test_nginx_passthrough_passes_core_profile(nginx_collector: NginxPassthrough, tmp_path: Path) -> None:  # noqa: F811
-    run = run_suite(nginx_collector.url, tmp_path, CORRECT_RUN_OPTIONS, quick=False)
+def test_reference_collector_passes_strict_and_delivery(tmp_path: Path) -> None:
+    db_path = tmp_path / "collector.sqlite3"
+    with RunningCollector(reference_config(db_path)) as collector:
+        run = run_suite(collector.url, tmp_path,
+                        (*AUTH_OPTIONS, *WEB_OPTIONS, "--profile", "strict", *reference_sink(db_path),
+                         *CORRECT_RUN_OPTIONS), quick=False)
+    assert_conformant(run, ["core", "auth", "web", "strict", "delivery"])
+
+
+def test_recording_reference_passes_delivery_under_matrix_options(tmp_path: Path) -> None:
+    """The kill matrix's delivery mutants minus their change: must pass core and delivery."""
+    run = run_mutant(RECORDING_REFERENCE, tmp_path)
+    assert_conformant(run, ["core", "delivery"])
+
+
+def test_nginx_passthrough_passes_core_and_delivery(nginx_collector: NginxPassthrough, tmp_path: Path) -> None:  # noqa: F811
+    run = run_suite(nginx_collector.url, tmp_path,
+                    (*CORRECT_RUN_OPTIONS, "--sink", f"jsonl:{nginx_collector.sink_path}"), quick=False)
     try:
-        assert_conformant(run, ["core"])
+        assert_conformant(run, ["core", "delivery"])
     except AssertionError as failure:
         errors = nginx_collector.problems_in_error_log()
         raise AssertionError(f"{failure}\n--- nginx error.log ([error] and worse) ---\n"

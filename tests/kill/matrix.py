@@ -11,7 +11,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from tests.kill.mutants import BY_NAME, MUTANTS, Mutant, build_app
+from tests.kill.mutants import BY_NAME, MUTANTS, Mutant, build_app, suite_options
 from tests.kill.server import AppServer
 from tests.kill.suite import SuiteRun, run_suite
 
@@ -21,9 +21,9 @@ RUN_TIMEOUT = 240.0
 
 def run_mutant(mutant: Mutant, workdir: Path) -> SuiteRun:
     """Serve the mutant in a background thread and run the suite against it."""
-    app = build_app(mutant, str(workdir / "collector.sqlite3"))
+    app = build_app(mutant, str(workdir / "collector.sqlite3"), workdir)
     with AppServer(app) as server:
-        return run_suite(server.url, workdir, mutant.options, timeout=RUN_TIMEOUT)
+        return run_suite(server.url, workdir, suite_options(mutant, workdir), timeout=RUN_TIMEOUT)
 
 
 def problems(mutant: Mutant, run: SuiteRun) -> list[str]:

@@ -10,6 +10,11 @@ A mutant names the requirement(s) the suite must FAIL (or ERROR) for it, and the
 other requirements its one break may legitimately drag down (``collateral``): a
 collector that answers 204 instead of 200 fails every "must get 200" requirement.
 Controls (``warns``) break only a SHOULD: the suite must WARN and still pass them.
+
+Delivery mutants answer exactly as the reference does; what they break is what they
+store. Each is the reference plus the recording middleware of ``tests/kill/recording.py``
+(which keeps deployed-style request records in the run's workdir, ``sink``) with one
+change, and the suite reads that sink back (``--sink jsonl:PATH``).
 """
 from __future__ import annotations
 
@@ -21,13 +26,20 @@ import hashlib
 import json
 import zlib
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 from aiohttp import web
-from aiohttp.streams import StreamReader
 from multidict import CIMultiDict
 
 from conformance.collector.server import CollectorConfig, make_app
+from tests.kill.recording import (
+    LIMIT, SINK_DIR, SINK_FILE, SINK_KEY, Handler, Middleware, answered_200_or_auth_refused,
+    answered_200_or_too_large, base64_stored_as_json, drop_every_nth, keep_first,
+    large_integers_as_floats, nothing_for_gzip, read_modify_write, recording, truncate_strings,
+    utf8_read_as_latin1,
+)
+from tests.kill.recording import peek_body as _peek_body
 from tests.kill.server import COLLECT_PATH, SERVING_KEY
 
 APP_ID = "shop_dev"
@@ -36,10 +48,10 @@ ORIGIN = "https://shop.example"
 AUTH_OPTIONS = ("--auth-cookie", f"{COOKIE[0]}={COOKIE[1]}")
 WEB_OPTIONS = ("--origin", ORIGIN)
 STRICT_OPTIONS = ("--profile", "strict")
-LIMIT = 1_048_576
+# Records are written before the 200, so read-back needs no pipeline wait; 1 s keeps
+# the cases that find losses quick.
+SINK_WAIT = "1"
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 PrepareHook = Callable[[web.Request, web.StreamResponse], Awaitable[None]]
 
 # Requirements whose cases demand a 200: breaking "valid data gets 200" in any way
@@ -62,6 +74,7 @@ class Mutant:
     config: dict[str, Any] = field(default_factory=dict)
     middlewares: tuple[Middleware, ...] = ()
     prepare_hooks: tuple[PrepareHook, ...] = ()
+    sink: str | None = None                  # where the recording middleware stores, in the workdir
 
     @property
     def is_control(self) -> bool:
@@ -78,8 +91,22 @@ def collector_config(mutant: Mutant, db_path: str) -> CollectorConfig:
     return replace(config, **mutant.config)
 
 
-def build_app(mutant: Mutant, db_path: str) -> web.Application:
+def suite_options(mutant: Mutant, workdir: Path) -> tuple[str, ...]:
+    """The suite options for a run against the mutant: its own, and its sink to read back."""
+    if mutant.sink is None:
+        return mutant.options
+    return (*mutant.options, "--sink", f"jsonl:{workdir / mutant.sink}", "--sink-wait", SINK_WAIT)
+
+
+def build_app(mutant: Mutant, db_path: str, workdir: Path | None = None) -> web.Application:
     app = make_app(collector_config(mutant, db_path))
+    if mutant.sink is not None:
+        if workdir is None:
+            raise ValueError(f"mutant {mutant.name} stores into its workdir: give one")
+        sink = workdir / mutant.sink
+        if mutant.sink.endswith("/"):
+            sink.mkdir(parents=True, exist_ok=True)
+        app[SINK_KEY] = sink
     app.middlewares.extend(mutant.middlewares)
     # Appended after the reference's own hook, so these see (and spoil) its CORS headers.
     app.on_response_prepare.extend(mutant.prepare_hooks)
@@ -111,22 +138,6 @@ def _answer(status: int, text: str = "", like: web.StreamResponse | None = None)
 
 def _refuse(status: int, reason: str) -> web.Response:
     return web.Response(status=status, text=reason + "\n")
-
-
-async def _peek_body(request: web.Request) -> tuple[web.Request, bytes | None]:
-    """Read the body (when announced and within the limit) and hand on a copy of the
-    request whose content still yields it, so the reference can read it again."""
-    length = request.content_length
-    if length is None or length > LIMIT:
-        return request, None
-    copy = request.clone()  # aiohttp refuses to clone once the body was read
-    body = await request.read()
-    # A limit above the body's size: a smaller one would pause the finished parser.
-    again = StreamReader(request.protocol, len(body) + 2**16, loop=asyncio.get_running_loop())
-    again.feed_data(body)
-    again.feed_eof()
-    copy._payload = again  # aiohttp has no public way to swap a request's payload
-    return copy, body
 
 
 def _json_or_none(body: bytes) -> Any:
@@ -489,6 +500,43 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("control_auth_401", "refuses a missing or wrong cookie with 401 instead of 403",
            frozenset(), warns="CS-AUTH-403", options=AUTH_OPTIONS,
            middlewares=(rewrite_status(403, 401, "missing or wrong authentication cookie"),)),
+    # --- delivery: answers as the reference does, stores something else --------------------
+    # Events lost from acknowledged requests are lost from the concurrent batches too,
+    # and the run's account counts the concurrent batches' losses as losses: NO-LOSS and
+    # CONCURRENT go together.
+    Mutant("delivery_drops_every_10th_event", "stores every event but each 10th it receives",
+           frozenset({"CS-DELIVERY-NO-LOSS"}), collateral=frozenset({"CS-DELIVERY-CONCURRENT"}),
+           middlewares=(recording(drop_every_nth(10)),), sink=SINK_FILE),
+    Mutant("delivery_keeps_20_events_a_batch", "stores the first 20 events of a batch, drops the rest",
+           frozenset({"CS-DELIVERY-NO-LOSS"}), middlewares=(recording(keep_first(20)),), sink=SINK_FILE),
+    Mutant("delivery_truncates_strings_to_255", "stores strings cut to 255 characters",
+           frozenset({"CS-DELIVERY-INTACT"}), middlewares=(recording(truncate_strings(255)),), sink=SINK_FILE),
+    Mutant("delivery_utf8_read_as_latin1", "stores the body decoded as Latin-1 (mojibake)",
+           # Generated event_ids carry non-ASCII text after the run tag: mangled, those
+           # events cannot be found by their event_id, and count as lost.
+           frozenset({"CS-DELIVERY-INTACT"}), collateral=frozenset({"CS-DELIVERY-NO-LOSS"}),
+           middlewares=(recording(utf8_read_as_latin1),), sink=SINK_FILE),
+    Mutant("delivery_large_integers_as_floats", "stores integers outside int32 as floats (1795692822035.0)",
+           # Every event's millisecond timestamp is one, the concurrent batches' too.
+           frozenset({"CS-DELIVERY-INTACT"}), collateral=frozenset({"CS-DELIVERY-CONCURRENT"}),
+           middlewares=(recording(large_integers_as_floats),), sink=SINK_FILE),
+    Mutant("delivery_base64_stored_as_json", "stores a compression=gzip body still base64, saying uncompressed",
+           frozenset({"CS-DELIVERY-NO-LOSS"}), middlewares=(recording(base64_stored_as_json),), sink=SINK_FILE),
+    Mutant("delivery_nothing_for_gzip", "stores nothing for compression=gzip bodies",
+           frozenset({"CS-DELIVERY-NO-LOSS"}), middlewares=(recording(nothing_for_gzip),), sink=SINK_FILE),
+    Mutant("delivery_loses_concurrent_appends", "rewrites its sink file read-modify-write: concurrent lines are lost",
+           frozenset({"CS-DELIVERY-CONCURRENT"}), collateral=frozenset({"CS-DELIVERY-NO-LOSS"}),
+           middlewares=(recording(writer=read_modify_write),), sink=SINK_DIR),
+    Mutant("delivery_stores_403_refused", "stores the events of requests it refused with 403",
+           frozenset({"CS-DELIVERY-REFUSED-403"}),
+           middlewares=(recording(stores=answered_200_or_auth_refused),), sink=SINK_FILE),
+    Mutant("control_delivery_stores_413_refused", "stores the events of bodies it refused with 413 (SHOULD not)",
+           frozenset(), warns="CS-DELIVERY-REFUSED-4XX",
+           middlewares=(recording(stores=answered_200_or_too_large, peek_limit=16 * LIMIT),), sink=SINK_FILE),
 )
+
+# The delivery mutants without their change: a correct store (tests/test_correct_collectors.py).
+RECORDING_REFERENCE = Mutant("recording_reference", "the reference, storing deployed-style records",
+                             frozenset(), middlewares=(recording(),), sink=SINK_FILE)
 
 BY_NAME: dict[str, Mutant] = {m.name: m for m in MUTANTS}
