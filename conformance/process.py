@@ -95,11 +95,17 @@ class CollectorProcess:
         proc = self._proc
         if proc is None:
             raise CollectorCommandError("the collector is not running")
-        at = time.time()
+        at, deadline = time.time(), time.monotonic() + exit_bound
         self._signal_group(sig)
         exited_after: float | None = None
         try:
             proc.wait(timeout=exit_bound)
+            # The shell may exit before the collector it started (/bin/sh -c without
+            # exec): the collector has exited when its whole group has.
+            while _group_alive(proc.pid):
+                if time.monotonic() > deadline:
+                    raise subprocess.TimeoutExpired(self.command, exit_bound)
+                time.sleep(0.02)
             exited_after = time.time() - at
         except subprocess.TimeoutExpired:
             self._signal_group(signal.SIGKILL)
@@ -179,3 +185,27 @@ class CollectorProcess:
             os.killpg(self._proc.pid, sig)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether a process of the group still runs. Zombies do not count: a child whose
+    shell exited is reaped by whoever adopted it, which may take a while or never happen."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return True  # no /proc: the group has a member, zombie or not
+    for entry in entries:
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                state, _, group = handle.read().rsplit(")", 1)[1].split()[:3]
+        except (OSError, IndexError, ValueError):
+            continue
+        if int(group) == pgid and state not in "ZX":
+            return True
+    return False

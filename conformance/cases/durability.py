@@ -105,8 +105,12 @@ class Traffic:
                     pending = None  # answered: a refusal is not retried (CS-VALID-200 is judged elsewhere)
 
 
-def run_schedule(target: Target, process: CollectorProcess, sig: signal.Signals) -> tuple[Traffic, list[KillRecord]]:
-    """Traffic from several clients while the schedule kills and restarts the collector."""
+def run_schedule(target: Target, process: CollectorProcess,
+                 sig: signal.Signals) -> tuple[Traffic, list[KillRecord], KillRecord | None]:
+    """Traffic from several clients while the schedule kills and restarts the collector.
+    For SIGTERM, one more stop and start once the clients stopped: the last process's
+    200s must live through a SIGTERM too before they are judged (a collector may keep
+    events until it stops, as long as a clean stop writes them)."""
     s = target.settings
     rng = random.Random(f"{s.durability_seed}-{sig.name}")
     traffic = Traffic(target)
@@ -125,10 +129,11 @@ def run_schedule(target: Target, process: CollectorProcess, sig: signal.Signals)
         traffic.stop.set()
         for thread in threads:
             thread.join(timeout=s.timeout + 5)
+    final = kill_and_restart(traffic, process, sig) if sig is signal.SIGTERM else None
     for record in kills:  # the first 200 to a request sent to the new process
         after = [answered for sent, answered in traffic.answers if sent >= record.restarted_at]
         record.first_200_after = min(after) - record.restarted_at if after else None
-    return traffic, kills
+    return traffic, kills, final
 
 
 def kill_and_restart(traffic: Traffic, process: CollectorProcess, sig: signal.Signals) -> KillRecord:
@@ -159,7 +164,7 @@ def durability_notes(pytestconfig: pytest.Config, target: Target) -> dict[str, A
 
 def survive(target: Target, process: CollectorProcess, notes: dict[str, Any], sig: signal.Signals,
             requirement: str) -> list[KillRecord]:
-    traffic, kills = run_schedule(target, process, sig)
+    traffic, kills, final = run_schedule(target, process, sig)
     run = {"signal": sig.name, "kills": [k.to_dict() for k in kills], "acked": len(traffic.acked),
            "unanswered": traffic.unanswered, "lost": None, "lost_events": []}
     notes["runs"].append(run)
@@ -167,6 +172,10 @@ def survive(target: Target, process: CollectorProcess, notes: dict[str, Any], si
         target.observe(f"{sig.name} at {kill.in_flight} requests in flight ({kill.acked_before} events acked "
                        f"before); exit after {_seconds(kill.exited_after)}, listening again after "
                        f"{_seconds(kill.ready_after)}, first 200 after {_seconds(kill.first_200_after)}")
+    if final is not None:
+        run["stop_after_traffic"] = {"at": final.at, "exited_after_s": _round(final.exited_after),
+                                     "ready_after_s": _round(final.ready_after)}
+        target.observe(f"a last {sig.name} once the clients stopped: exit after {_seconds(final.exited_after)}")
     if not traffic.acked:
         raise CouldNotJudge(f"no request was answered 200 during the {sig.name} schedule")
     try:
@@ -176,7 +185,7 @@ def survive(target: Target, process: CollectorProcess, notes: dict[str, Any], si
         run["lost"] = failure.actual
         run["lost_events"] = failure.detail.splitlines()[:10]
         raise
-    return kills
+    return kills + ([final] if final is not None else [])   # every stop, for the exit bounds
 
 
 @pytest.mark.requirement("CS-DURABLE-KILL")
@@ -190,7 +199,8 @@ def test_acknowledged_events_survive_sigkill(target: Target, collector_process: 
 @pytest.mark.requirement("CS-DURABLE-TERM", "CS-DURABLE-TERM-EXIT")
 def test_acknowledged_events_survive_sigterm(target: Target, collector_process: CollectorProcess,
                                              durability_notes: dict[str, Any]) -> None:
-    """The same with SIGTERM: every 200 is stored, and the collector exits in time
+    """The same with SIGTERM, and one more once the clients stopped (so the last process's
+    200s live through a SIGTERM too): every 200 is stored, and the collector exits in time
     (within 30 s, or it fails; within 10 s, or it warns)."""
     kills = survive(target, collector_process, durability_notes, signal.SIGTERM, "CS-DURABLE-TERM")
     hung = [k for k in kills if k.exited_after is None]
