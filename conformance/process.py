@@ -74,16 +74,17 @@ class CollectorProcess:
         if self._port_open():
             raise CollectorCommandError(f"something already listens on {self.host}:{self.port}; "
                                         "the collector command must be the one to listen there")
-        handle, name = tempfile.mkstemp(prefix="clickstream-collector-", suffix=".log")
-        self._log = Path(name)
-        began = time.time()
-        try:
-            self._proc = subprocess.Popen(["/bin/sh", "-c", self.command], stdin=subprocess.DEVNULL,
-                                          stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
-        except OSError as exc:
-            raise CollectorCommandError(f"could not start the collector command: {exc}") from None
-        finally:
+        if self._log is None:  # one log for every start, removed by stop()
+            handle, name = tempfile.mkstemp(prefix="clickstream-collector-", suffix=".log")
             os.close(handle)
+            self._log = Path(name)
+        began = time.time()
+        with self._log.open("ab") as log:
+            try:
+                self._proc = subprocess.Popen(["/bin/sh", "-c", self.command], stdin=subprocess.DEVNULL,
+                                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            except OSError as exc:
+                raise CollectorCommandError(f"could not start the collector command: {exc}") from None
         start = Start(began)
         self.starts.append(start)
         start.ready_after = self._wait_ready(began)
@@ -122,7 +123,7 @@ class CollectorProcess:
         return stop, self.start()
 
     def stop(self) -> None:
-        """Stop whatever is running, at once. Safe to call any number of times."""
+        """Stop whatever is running, at once, and remove the log. Safe to call any number of times."""
         if self._proc is not None:
             self._signal_group(signal.SIGKILL)
             try:
@@ -130,6 +131,9 @@ class CollectorProcess:
             except subprocess.TimeoutExpired:
                 pass
             self._proc = None
+        if self._log is not None:
+            self._log.unlink(missing_ok=True)
+            self._log = None
 
     @property
     def running(self) -> bool:
@@ -151,16 +155,17 @@ class CollectorProcess:
         deadline = time.monotonic() + self.ready_timeout
         while time.monotonic() < deadline:
             if self._proc is not None and self._proc.poll() is not None:
-                code = self._proc.returncode
+                code, note = self._proc.returncode, self._tail_note()
                 self.stop()
                 raise CollectorCommandError(f"the collector command exited with status {code} before "
-                                            f"listening on {self.host}:{self.port}{self._tail_note()}")
+                                            f"listening on {self.host}:{self.port}{note}")
             if self._port_open():
                 return time.time() - began
             time.sleep(0.02)
+        note = self._tail_note()
         self.stop()
         raise CollectorCommandError(f"the collector command did not listen on {self.host}:{self.port} within "
-                                    f"{self.ready_timeout:g} s (--collector-ready-timeout){self._tail_note()}")
+                                    f"{self.ready_timeout:g} s (--collector-ready-timeout){note}")
 
     def _tail_note(self) -> str:
         tail = self.output_tail()

@@ -359,7 +359,7 @@ def _run_state(run: dict[str, Any]) -> tuple[str, str]:
     hung = _hung(run)
     if hung:
         state = "bad"
-        words += (f", but {hung} of {len(run.get('kills') or [])} stops did not exit in time "
+        words += (f", but {hung} of {len(_stops(run))} stops did not exit in time "
                   "and needed SIGKILL")
     return state, words
 
@@ -373,8 +373,15 @@ def _signals(runs: list[dict[str, Any]]) -> str:
     return " and ".join([", ".join(said[:-1]), said[-1]] if len(said) > 1 else said)
 
 
+def _stops(run: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every stop of the run: its kills, and the last stop once the clients stopped (SIGTERM)."""
+    stops = [k for k in run.get("kills") or [] if isinstance(k, dict)]
+    final = run.get("stop_after_traffic")
+    return stops + ([final] if isinstance(final, dict) else [])
+
+
 def _hung(run: dict[str, Any]) -> int:
-    return sum(1 for k in run.get("kills") or [] if isinstance(k, dict) and k.get("exited_after_s") is None)
+    return sum(1 for k in _stops(run) if k.get("exited_after_s") is None)
 
 
 def _durability_headline(runs: list[dict[str, Any]]) -> str:
@@ -385,7 +392,7 @@ def _durability_headline(runs: list[dict[str, Any]]) -> str:
     lost = [_lost_state(run) for run in runs]
     if all(state == "ok" for state, _ in lost):
         acked = sum(_int(run.get("acked")) for run in runs)
-        hung = [f"{n} of {len(run.get('kills') or [])} {run.get('signal', '?')} stops"
+        hung = [f"{n} of {len(_stops(run))} {run.get('signal', '?')} stops"
                 for run in runs if (n := _hung(run))]
         text = f"Every acknowledged event survived {_signals(runs)}" + (
             f", but {' and '.join(hung)} did not exit in time and needed SIGKILL." if hung else ".")
@@ -432,8 +439,19 @@ def _durability_run(run: dict[str, Any], known_requirements: set[Any]) -> str:
                   + '<p class="note kills-note">The exit is timed from the signal; listening again and the first '
                   "200 from the new start.</p>" if rows else '<p class="note">No kill was made.</p>')
     return (f'<div class="durability-run {state}" id="durability-{css_class(signal)}" '
-            f'data-signal="{esc(signal)}">{head}{kill_table}{_durability_totals(run)}'
+            f'data-signal="{esc(signal)}">{head}{kill_table}{_final_stop(run, signal)}{_durability_totals(run)}'
             f"{_lost_events(run, kills)}</div>")
+
+
+def _final_stop(run: dict[str, Any], signal: str) -> str:
+    """The stop after the clients stopped: the last process's 200s went through it too."""
+    final = run.get("stop_after_traffic")
+    if not isinstance(final, dict):
+        return ""
+    exited = final.get("exited_after_s")
+    how = "it did not exit in time and needed SIGKILL" if exited is None else f"it exited after {_seconds(exited)}"
+    return (f'<p class="note final-stop">Once the clients had stopped, one more {esc(signal)} at '
+            f'{esc(_clock(final.get("at")))} UTC and a start before the read-back: {esc(how)}.</p>')
 
 
 def _kill_row(number: int, kill: dict[str, Any], signal: str) -> str:

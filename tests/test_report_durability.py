@@ -210,3 +210,16 @@ def test_runs_link_to_their_requirements(plain: dict[str, Any]) -> None:
     links = Elements(section(page)).links
     assert links == [f"#{requirement_anchor('CS-DURABLE-KILL')}", f"#{requirement_anchor('CS-DURABLE-TERM')}"]
     assert set(links) <= {f"#{i}" for i in Elements(page).ids}
+
+
+def test_the_stop_after_the_clients_stopped_is_shown_and_counts_when_it_hung(plain: dict[str, Any]) -> None:
+    term = run("SIGTERM")
+    term["stop_after_traffic"] = {"at": KILL_AT + 9, "exited_after_s": 0.25, "ready_after_s": 0.4}
+    part = section(render_report(with_durability(plain, durability(run("SIGKILL"), term))))
+    assert headline(part)[0] == "ok"
+    assert "one more SIGTERM at 04:07:03.370 UTC and a start before the read-back: it exited after 0.250 s" \
+        in text_of(run_block(part, "SIGTERM"))
+    term["stop_after_traffic"]["exited_after_s"] = None
+    part = section(render_report(with_durability(plain, durability(run("SIGKILL"), term))))
+    assert headline(part) == ("bad", "Every acknowledged event survived 3 SIGKILLs and 3 SIGTERMs, but 1 of 4 "
+                                     "SIGTERM stops did not exit in time and needed SIGKILL.")
