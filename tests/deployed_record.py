@@ -20,7 +20,6 @@ import json
 import os
 import threading
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -50,7 +49,8 @@ def _app_id(params: dict[str, str]) -> str | None:
 def deployed_record(method: str, uri: str, body: bytes, *, forwarded_for: str | None = None,
                     remote: str | None = None, user_agent: str | None = None,
                     rid: str | None = None) -> dict[str, Any]:
-    """The record of one request. ``uri`` is the request target as sent (path and query)."""
+    """The record of one request. ``uri`` is the request target as sent (path and query);
+    ``rid`` the request id the front end gave it (None when it gave none)."""
     params = query_params(uri)
     try:
         data, data_base64 = body.decode("utf-8"), None
@@ -65,7 +65,7 @@ def deployed_record(method: str, uri: str, body: bytes, *, forwarded_for: str | 
         "upload_timestamp": params.get("upload_timestamp"),
         "ip": client_ip(forwarded_for, remote),
         "ua": user_agent,
-        "rid": rid or uuid.uuid4().hex,
+        "rid": rid,
         "ingest_time": int(time.time() * 1000),
         "method": method,
     }

@@ -110,7 +110,11 @@ class Sink:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.records = RecordFile(path)
-        self.server = SinkServer(self.records)
+        try:
+            self.server = SinkServer(self.records)
+        except BaseException:
+            self.records.close()
+            raise
         self.thread = threading.Thread(target=self.server.serve_forever, name="nginx-sink", daemon=True)
 
     @property

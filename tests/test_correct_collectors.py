@@ -15,11 +15,15 @@ its selected profiles in at least one case that passed.
 """
 from __future__ import annotations
 
+import base64
+import json
+import re
 from pathlib import Path
 from typing import Sequence
 
 from conformance import catalog
 from conformance.collector.server import CollectorConfig, RunningCollector
+from tests.collector_helpers import gzip_base64, http_request
 from tests.kill.matrix import run_mutant
 from tests.kill.mutants import APP_ID, AUTH_OPTIONS, COOKIE, ORIGIN, RECORDING_REFERENCE, WEB_OPTIONS
 from tests.kill.suite import SuiteRun, run_suite
@@ -95,3 +99,35 @@ def test_nginx_passthrough_passes_core_and_delivery(nginx_collector: NginxPassth
         errors = nginx_collector.problems_in_error_log()
         raise AssertionError(f"{failure}\n--- nginx error.log ([error] and worse) ---\n"
                              + "\n".join(errors[-30:])) from None
+
+
+def test_nginx_passthrough_stores_what_the_deployed_server_stores(nginx_collector: NginxPassthrough) -> None:  # noqa: F811
+    """One record a request, in order: the body as sent, the URI as sent, the first
+    X-Forwarded-For entry (else the client's address), User-Agent, nginx's request id."""
+    plain = '[{"event_id":"e1","name":"café 😀"}]'.encode()
+    packed = gzip_base64(plain)
+    not_utf8 = b"\xff\xfe["
+    sent = [
+        ("/collect?platform=Web&appId=shop_dev&upload_timestamp=1795692822035&x=%20a",
+         plain, {"User-Agent": "sdk/1.0", "X-Forwarded-For": "203.0.113.7, 10.0.0.1"}),
+        ("/collect?platform=Android&appId=shop_dev&compression=gzip", packed, {}),
+        ("/collect?APPID=shop_dev", not_utf8, {}),
+    ]
+    for uri, body, headers in sent:
+        status, _, _ = http_request(nginx_collector.url, "POST", uri, body, headers)
+        assert status == 200, uri
+    assert http_request(nginx_collector.url, "POST", "/collect?appId=other", plain)[0] == 403
+
+    records = [json.loads(line) for line in nginx_collector.sink_path.read_text().splitlines()]
+    assert [r["uri"] for r in records] == [uri for uri, _, _ in sent]  # nothing for the 403
+    first, second, third = records
+    assert first["data"] == plain.decode() and first["compression"] == ""
+    assert (first["appId"], first["platform"], first["upload_timestamp"]) == ("shop_dev", "Web", "1795692822035")
+    assert (first["ip"], first["ua"], first["method"]) == ("203.0.113.7", "sdk/1.0", "POST")
+    assert second["data"] == packed.decode() and second["compression"] == "gzip"
+    assert second["ip"] == "127.0.0.1" and second["ua"] is None
+    assert third["data"] is None and base64.b64decode(third["data_base64"]) == not_utf8
+    assert third["appId"] == "shop_dev"  # the name in any letter case, as the rule matches it
+    assert all(re.fullmatch(r"[0-9a-f]{32}", r["rid"]) for r in records)
+    assert len({r["rid"] for r in records}) == 3
+    assert all(isinstance(r["ingest_time"], int) for r in records)

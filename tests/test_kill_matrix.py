@@ -4,8 +4,10 @@ For each mutant in ``tests/kill/mutants.py`` the suite runs in a subprocess agai
 (`python -m pytest --endpoint URL ...`, as a vendor runs it) and its results.json must
 show the broken requirement among the FAIL/ERROR cases, exit non-zero, and fail
 nothing the mutant does not explain (precision). Controls break only a SHOULD: the
-run must WARN on it and still pass. The runs go two at a time in a session-wide pool,
-started as soon as the first matrix test asks, so a failure still names its mutant.
+run must WARN on it and still pass. Delivery mutants answer as the reference does but
+store wrongly; their runs read the mutant's sink back (``--sink``). The runs go two at
+a time in a session-wide pool, started as soon as the first matrix test asks, so a
+failure still names its mutant.
 """
 from __future__ import annotations
 

@@ -24,6 +24,7 @@ import base64
 import gzip
 import itertools
 import json
+import uuid
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
@@ -132,7 +133,8 @@ def recording(change: Change = keep, stores: Stores = answered_200, writer: Writ
         if body is not None and stores(response):
             record = deployed_record(request.method, request.raw_path, body,
                                      forwarded_for=request.headers.get("X-Forwarded-For"),
-                                     remote=request.remote, user_agent=request.headers.get("User-Agent"))
+                                     remote=request.remote, user_agent=request.headers.get("User-Agent"),
+                                     rid=uuid.uuid4().hex)
             # Off the event loop: a change may decode and re-encode a 13 MB batch.
             changed = await asyncio.get_running_loop().run_in_executor(None, change, record)
             if changed is not None:
