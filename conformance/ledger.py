@@ -67,6 +67,7 @@ class Ledger:
     unacked: dict[str, list[SentEvent]] = field(default_factory=dict)   # valid, not answered 200
     answered_200: set[str] = field(default_factory=set)                 # in any request answered 200
     refused: dict[str, Send] = field(default_factory=dict)              # in a request answered 4xx
+    seen: set[str] = field(default_factory=set)                         # tagged, in any request sent
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # --- recording ----------------------------------------------------------------
@@ -82,20 +83,23 @@ class Ledger:
                     if exchange.status == 200:
                         self.answered_200.add(event_id)
 
-    def any_send(self, body: bytes, query: str | None, exchange: Exchange, case: str) -> None:
-        """Any POST to the endpoint: note its event_ids by answer (200, or a refusal)."""
-        status = exchange.status
-        if status is None or not (status == 200 or 400 <= status < 500):
-            return
+    def any_send(self, body: bytes, query: str | None, exchange: Exchange, case: str,
+                 judged: bool = True) -> None:
+        """Any request: note its tagged event_ids as sent, and, when it is a POST to the
+        endpoint (``judged``), by answer (200, or a refusal)."""
         # Only this run's tagged ids: a fixed id (a generated "0", a replayed capture) may
         # have been stored by an earlier run, and must not count as stored after a refusal.
-        ids = [i for i in event_ids_in(body, query) if i.startswith(self.tag)]
+        ids = [i for i in event_ids_in(body, query) if i.startswith(self.tag)] if body else []
         if not ids:
             return
+        status = exchange.status
         with self._lock:
+            self.seen.update(ids)
+            if not judged or status is None:
+                return
             if status == 200:
                 self.answered_200.update(ids)
-            else:
+            elif 400 <= status < 500:
                 send = Send(case, exchange)
                 for event_id in ids:
                     self.refused.setdefault(event_id, send)
@@ -111,6 +115,12 @@ class Ledger:
         """Events refused and never answered 200 in any request: they must not be stored."""
         with self._lock:
             return {i: s for i, s in self.refused.items() if i not in self.answered_200}
+
+    def unknown(self, event_ids: Iterable[str]) -> list[str]:
+        """Tagged ids the run never sent: a store that re-encodes event_ids makes them."""
+        with self._lock:
+            return [i for i in event_ids if i.startswith(self.tag) and i not in self.seen
+                    and i not in self.acked and i not in self.unacked]
 
     def acked_ids(self) -> set[str]:
         with self._lock:

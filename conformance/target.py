@@ -136,8 +136,8 @@ class Target:
             headers = self.headers()
         ex = self.client.send(method, query, body, headers, case=self.record.name, path=path)
         self.record.add(ex)
-        if self.tracking and method == "POST" and path is None:
-            self.ledger.any_send(body, query, ex, self.record.name)
+        if self.tracking:
+            self.ledger.any_send(body, query, ex, self.record.name, judged=method == "POST" and path is None)
         if ex.outcome == "timeout":
             self._check_still_alive(f"a request of {self.record.name} timed out")
             raise TooSlow("CS-TIMELY", f"an answer within {self.settings.timeout:g} s",

@@ -26,6 +26,7 @@ import pytest
 
 from conformance.collector.store import CollectorStore, EventRow, RequestRecord
 from conformance.sinks import (
+    BadRecord,
     SCHEMES, Found, RecordShape, SinkError, events_in, open_sink, parse_record_shape, redact_spec,
 )
 from conformance.sinks.base import json_array
@@ -131,13 +132,23 @@ def test_jsonl_missing_file_is_empty_until_created_but_missing_dir_is_an_error(t
         open_sink(f"jsonl:{tmp_path}/nowhere/x.jsonl").probe()
 
 
-def test_jsonl_corrupt_middle_line_names_file_and_line(tmp_path: Path) -> None:
+def bad_records(records: list[Any]) -> list[str]:
+    """What each BadRecord says, as the delivery checker will show it."""
+    return [events_in(r).problem for r in records if isinstance(r, BadRecord)]
+
+
+def test_jsonl_corrupt_middle_line_is_a_bad_record_named_by_file_and_line(tmp_path: Path) -> None:
+    """A mangled line is evidence against the collector, not a reason to stop reading."""
     path = tmp_path / "s.jsonl"
-    path.write_bytes(jsonl([event(1)]) + b"\n{not json}\n" + jsonl([event(2)]))
-    fails(f"jsonl:{path}", f"file {path} line 3 is not JSON")
+    path.write_bytes(jsonl([event(1)]) + b"\n{not json}\n" + b"[" * 100_000 + b"\n" + jsonl([event(2)]))
+    records = read(f"jsonl:{path}")
+    assert ids(records) == ["e-1", "e-2"]
+    problems = bad_records(records)
+    assert len(problems) == 2 and problems[0].startswith(f"file {path} line 3: not JSON")
+    assert problems[1].startswith(f"file {path} line 4: not JSON")  # nested too deeply for the parser
     gz = tmp_path / "s.jsonl.gz"
     gz.write_bytes(gzip.compress(path.read_bytes()))
-    fails(f"jsonl:{gz}", "line 3 is not JSON")
+    assert bad_records(read(f"jsonl:{gz}"))[0].startswith(f"file {gz} line 3: not JSON")
 
 
 def test_jsonl_truncated_last_line_is_being_written_and_ignored(tmp_path: Path) -> None:
@@ -220,8 +231,8 @@ def test_sqlite_errors(tmp_path: Path) -> None:
     fails(f"sqlite:{db}?query=SELEC a FROM t", "the query failed", "syntax error")
     fails(f"sqlite:{db}?query=SELECT a FROM nowhere", "no such table: nowhere")
     fails(f"sqlite:{db}?query=SELECT a, b FROM t", "returns 2 columns")
-    fails(f"sqlite:{db}?query=SELECT b FROM t", "row 1 is not JSON")
-    fails(f"sqlite:{db}?query=SELECT a FROM t", "row 2 holds NULL")
+    assert bad_records(read(f"sqlite:{db}?query=SELECT b FROM t"))[0].startswith("row 1: not JSON")
+    assert bad_records(read(f"sqlite:{db}?query=SELECT a FROM t")) == ["row 2: holds NULL, not JSON text"]
     fails(f"sqlite:{db}?query=DELETE FROM t", "readonly")
     fails(f"sqlite:{tmp_path}/absent.sqlite3?query=SELECT 1", "cannot open the database")
     assert not (tmp_path / "absent.sqlite3").exists()
@@ -507,7 +518,7 @@ def test_command_cat_and_a_gzip_pipeline(tmp_path: Path) -> None:
 def test_command_failure_shows_exit_code_and_stderr(tmp_path: Path) -> None:
     fails("command:echo '{\"event_id\": \"e-1\"}'; echo first >&2; echo 'no such bucket' >&2; exit 3",
           "exited with code 3", "first | no such bucket")
-    fails("command:printf 'not json\\n{}\\n'", "output line 1 is not JSON")
+    assert bad_records(read("command:printf 'not json\\n{}\\n'"))[0].startswith("output line 1: not JSON")
 
 
 def test_command_that_hangs_is_killed_with_its_group(tmp_path: Path) -> None:

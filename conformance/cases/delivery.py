@@ -47,20 +47,29 @@ def read_back(target: Target, wanted: set[str]) -> ReadBack:
         raise CouldNotJudge(f"could not read the sink {s.sink.description}: {exc}") from None
 
 
-def wrong_sink_hint(found: ReadBack, expected: int) -> str:
-    if found.copies or not expected:
-        return ""
-    return (f"the sink holds none of this run's {expected} acknowledged events ({found.records} records "
-            f"read, {found.undecodable} undecodable): it may be the wrong sink, or the wrong --sink-record")
+def loss_hints(target: Target, found: ReadBack, expected: int) -> list[str]:
+    """What may explain lost events: the wrong sink, undecodable records, or stored
+    events whose event_id the store changed."""
+    hints = []
+    if not found.copies and expected:
+        hints.append(f"the sink holds none of this run's {expected} acknowledged events ({found.records} records "
+                     f"read): it may be the wrong sink, or the wrong --sink-record")
+    if found.undecodable:
+        hints.append(f"{found.undecodable} records could not be decoded, e.g. {found.undecodable_samples[0]}")
+    strangers = target.ledger.unknown(found.copies)
+    if strangers:
+        hints.append(f"{len(strangers)} stored events carry this run's tag but an event_id it never sent "
+                     f"(re-encoded?), e.g. {strangers[0]!r}")
+    return hints
 
 
-def fail_on(problems: list[Problem], kind: str, expected: str, found: ReadBack, total: int) -> None:
+def fail_on(target: Target, problems: list[Problem], kind: str, expected: str, found: ReadBack, total: int) -> None:
     """Raise the failure for the problems of one kind, with the first few as evidence."""
     mine = [p for p in problems if p.kind == kind]
     if not mine:
         return
     failure = {"lost": LostEvents, "corrupt": CorruptEvents}.get(kind, StoredRefusedEvents)
-    lines = [wrong_sink_hint(found, total)] if kind == "lost" else []
+    lines = loss_hints(target, found, total) if kind == "lost" else []
     lines += [p.line() for p in mine[:SHOWN]]
     if len(mine) > SHOWN:
         lines.append(f"... and {len(mine) - SHOWN} more")
@@ -73,8 +82,8 @@ def judge_sent(target: Target, ids: set[str], lost_as: str = LOSS, corrupt_as: s
     """The events of ``ids`` (all acknowledged) are in the sink, each equal to what was sent."""
     found = read_back(target, ids)
     problems = acked_problems(target.ledger, found, ids, lost_as, corrupt_as)
-    fail_on(problems, "lost", f"all {len(ids)} events in the sink", found, len(ids))
-    fail_on(problems, "corrupt", "each stored event equal to the one sent (JSON value, integers kept)",
+    fail_on(target, problems, "lost", f"all {len(ids)} events in the sink", found, len(ids))
+    fail_on(target, problems, "corrupt", "each stored event equal to the one sent (JSON value, integers kept)",
             found, len(ids))
 
 
@@ -271,27 +280,27 @@ def test_every_acknowledged_event_is_stored(target: Target, account: dict[str, A
     acked = len(target.ledger.acked)
     target.observe(f"{acked} acknowledged events; read {account['found'].records} records in "
                    f"{account['found'].polls} polls")
-    fail_on(account["problems"], "lost", f"all {acked} acknowledged events in the sink", account["found"], acked)
+    fail_on(target, account["problems"], "lost", f"all {acked} acknowledged events in the sink", account["found"], acked)
 
 
 @pytest.mark.requirement(INTACT)
 def test_every_stored_event_is_intact(target: Target, account: dict[str, Any]) -> None:
     """Each stored event equals the event sent, as a JSON value; integers stay integers."""
-    fail_on(account["problems"], "corrupt", "each stored event equal to the one sent",
+    fail_on(target, account["problems"], "corrupt", "each stored event equal to the one sent",
             account["found"], len(target.ledger.acked))
 
 
 @pytest.mark.requirement(REFUSED_403)
 def test_events_refused_with_403_are_not_stored(target: Target, account: dict[str, Any]) -> None:
     """Events of requests refused for their appId or authentication never reach the store."""
-    fail_on(account["problems"], "stored-after-403", "no event of a 401/403 request in the sink",
+    fail_on(target, account["problems"], "stored-after-403", "no event of a 401/403 request in the sink",
             account["found"], len(target.ledger.refused_only()))
 
 
 @pytest.mark.requirement(REFUSED_4XX)
 def test_events_refused_with_another_4xx_are_not_stored(target: Target, account: dict[str, Any]) -> None:
     """Events of requests refused with 413 or another 4xx are not stored (SHOULD)."""
-    fail_on(account["problems"], "stored-after-4xx", "no event of a refused request in the sink",
+    fail_on(target, account["problems"], "stored-after-4xx", "no event of a refused request in the sink",
             account["found"], len(target.ledger.refused_only()))
 
 

@@ -10,7 +10,7 @@ with its passwords redacted. Nothing here ever writes to a sink.
 """
 from __future__ import annotations
 
-from .base import MAX_RECORD_BYTES, Sink, SinkError, redact_spec
+from .base import MAX_RECORD_BYTES, BadRecord, Sink, SinkError, redact_spec
 from .command import CommandSink
 from .http import HttpSink
 from .jsonl import JsonLinesSink
@@ -61,6 +61,6 @@ def open_sink(spec: str, timeout: float = 60.0) -> Sink:
 
 
 __all__ = [
-    "SinkError", "Sink", "open_sink", "redact_spec", "SCHEMES", "SCHEMES_HELP", "MAX_RECORD_BYTES",
+    "SinkError", "BadRecord", "Sink", "open_sink", "redact_spec", "SCHEMES", "SCHEMES_HELP", "MAX_RECORD_BYTES",
     "RecordShape", "parse_record_shape", "Found", "events_in", "ENCODINGS",
 ]

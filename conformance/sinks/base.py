@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import json
 import re
+from dataclasses import dataclass
 from typing import IO, Any, Callable, Iterator
 from urllib.parse import SplitResult, unquote, urlsplit
 
@@ -22,6 +23,16 @@ REDACTED = "<redacted>"
 # `password=` parameter (libpq's URL parameter, PGPASSWORD=... before a command).
 _USERINFO_PASSWORD = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:([^@\s/]+)@")
 _PASSWORD_PARAM = re.compile(r"(?i)(?:^|(?<=[?&\s;:'\"-]))(?:pg)?password=([^&\s'\";]+)")
+
+
+@dataclass(frozen=True)
+class BadRecord:
+    """A record the sink holds that is not JSON (a mangled line, a text row). It is
+    yielded, not raised: a collector that corrupts what it stores must show up as
+    corrupt or lost events with the record as evidence, not stop the read-back."""
+
+    where: str      # e.g. "file /var/log/x.jsonl line 3"
+    reason: str
 
 
 class SinkError(Exception):
@@ -124,7 +135,7 @@ class Sink:
 def json_lines(stream: IO[bytes], where: str, fail: Callable[[str], SinkError]) -> Iterator[Any]:
     """Parse one JSON value a line. Blank lines are skipped. A last line without a
     newline that is not JSON is being written right now (a shipper appends
-    continuously) and is ignored; any other bad line raises."""
+    continuously) and is ignored; any other bad line is yielded as a BadRecord."""
     number = 0
     while True:
         line = stream.readline(MAX_RECORD_BYTES + 1)
@@ -135,12 +146,12 @@ def json_lines(stream: IO[bytes], where: str, fail: Callable[[str], SinkError]) 
             raise fail(f"{where} line {number} is longer than {MAX_RECORD_BYTES} bytes")
         try:
             value = json.loads(line)
-        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, deep nesting
             if line.isspace():
                 continue
             if not line.endswith(b"\n"):
                 return
-            raise fail(f"{where} line {number} is not JSON: {exc}") from None
+            value = BadRecord(f"{where} line {number}", f"not JSON: {reason(exc)} ({excerpt(line, 80)})")
         yield value
 
 

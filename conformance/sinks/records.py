@@ -20,7 +20,7 @@ from urllib.parse import parse_qs
 
 from strategies import BodyDecodeError, decode_body
 
-from .base import SinkError
+from .base import BadRecord, SinkError
 
 ENCODINGS = ("auto", "json", "text", "base64", "base64-gzip")
 MAX_DECODED_BYTES = 64 * 1024 * 1024
@@ -88,6 +88,8 @@ class _Undecodable(Exception):
 def events_in(record: Any, shape: RecordShape = RecordShape()) -> Found:
     """The events one record holds, its metadata, and why its body could not be
     decoded (problem) when it could not."""
+    if isinstance(record, BadRecord):
+        return Found([], {}, f"{record.where}: {record.reason}")
     if isinstance(record, list):
         return _in_array(record, shape)
     if not isinstance(record, dict):
@@ -106,6 +108,8 @@ def events_in(record: Any, shape: RecordShape = RecordShape()) -> Found:
         batch = _decode(record, layout)
     except (_Undecodable, BodyDecodeError) as exc:
         return Found([], meta, str(exc))
+    except RecursionError:
+        return Found([], meta, "body is JSON nested too deeply to read")
     if not isinstance(batch, list):
         return Found([], meta, f"body is JSON but {_kind(batch)}, not an array of events")
     return Found([e for e in batch if isinstance(e, dict)], meta, None)

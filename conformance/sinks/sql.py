@@ -12,7 +12,7 @@ import time
 from typing import Any, Iterator
 from urllib.parse import quote, urlencode, urlunsplit
 
-from .base import Sink, checked_url, split_params
+from .base import BadRecord, Sink, checked_url, excerpt, reason, split_params
 
 BATCH_ROWS = 500
 JSON_TYPE_OIDS = (114, 3802)  # json, jsonb
@@ -38,11 +38,11 @@ class _QuerySink(Sink):
             value = bytes(value)
         if not isinstance(value, (str, bytes)):
             kind = "NULL" if value is None else type(value).__name__
-            raise self.error(f"row {row} holds {kind}, not JSON text")
+            return BadRecord(f"row {row}", f"holds {kind}, not JSON text")
         try:
             return json.loads(value)
-        except ValueError as exc:
-            raise self.error(f"row {row} is not JSON: {exc}") from None
+        except (ValueError, RecursionError) as exc:
+            return BadRecord(f"row {row}", f"not JSON: {reason(exc)} ({excerpt(value, 80)})")
 
 
 class SqliteSink(_QuerySink):
