@@ -29,6 +29,7 @@ from typing import Any, Iterator
 
 import pytest
 
+from tests.kill.durable_mutants import VARIANTS
 from tests.kill.suite import SuiteRun, run_suite, suite_command
 from tests.nginx_passthrough import find_nginx, free_port
 
@@ -326,3 +327,13 @@ def test_ctrl_c_stops_the_collector(tmp_path: Path) -> None:
                 os.killpg(group, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
+
+
+@pytest.mark.parametrize("collector", [c for c in COLLECTORS if not c.nginx], ids=collector_id)
+def test_each_variant_fails_exactly_what_it_declares(collector: Collector,
+                                                      durability_runs: dict[str, Future[DurabilityRun]]) -> None:
+    """The declarations the kill matrix's coverage check counts on (durable_mutants.VARIANTS)."""
+    done = result_of(collector, durability_runs)
+    variant = VARIANTS[collector.name]
+    assert done.run.failing_requirements() == set(variant.breaks), done.explain()
+    assert done.run.warned_requirements() == ({variant.warns} if variant.warns else set()), done.explain()

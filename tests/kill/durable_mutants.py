@@ -138,18 +138,21 @@ class Variant:
     store: Callable[[Path], Store]
     on_sigterm: bool = True       # False: Python's default, SIGTERM ends the process at once
     exit_delay: float = 0.0       # seconds between the clean stop and the exit
+    breaks: frozenset[str] = frozenset()   # what the suite must FAIL (tests/test_durability.py checks it)
+    warns: str | None = None               # a SHOULD it must only WARN on
 
 
+KILL, TERM = "CS-DURABLE-KILL", "CS-DURABLE-TERM"
 VARIANTS = {v.name: v for v in (
     Variant("correct", "appends, flushes and fsyncs each record before its 200", Store),
     Variant("ack-first-queue", "answers 200, writes the record 50-200 ms later from a queue; "
-            "no SIGTERM handler", QueueStore, on_sigterm=False),
+            "no SIGTERM handler", QueueStore, on_sigterm=False, breaks=frozenset({KILL, TERM})),
     Variant("flush-every-second", "buffers records, writes them every second and on SIGTERM",
-            lambda path: BufferStore(path, FLUSH_EVERY)),
+            lambda path: BufferStore(path, FLUSH_EVERY), breaks=frozenset({KILL})),
     Variant("flush-on-clean-exit", "buffers records, writes them only on SIGTERM",
-            lambda path: BufferStore(path, None)),
+            lambda path: BufferStore(path, None), breaks=frozenset({KILL})),
     Variant("slow-sigterm", "stores as correct does; takes 12 s to exit on SIGTERM", Store,
-            exit_delay=SLOW_EXIT),
+            exit_delay=SLOW_EXIT, warns="CS-DURABLE-TERM-EXIT"),
 )}
 
 
