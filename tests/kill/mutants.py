@@ -263,6 +263,15 @@ async def server_error_on_odd_methods(request: web.Request, handler: Handler) ->
 
 
 @web.middleware
+async def unsupported_compression_501(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """501 Not Implemented to a POST naming a compression it does not support: 501 is
+    allowed for unknown methods only, never for POST."""
+    if request.method == "POST" and request.query.get("compression", "gzip").lower() not in ("", "gzip"):
+        return _refuse(501, "compression not implemented")
+    return await handler(request)
+
+
+@web.middleware
 async def accept_any_cookie_value(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Checks that the cookie is there, not what it holds."""
     name, value = COOKIE
@@ -429,6 +438,8 @@ MUTANTS: tuple[Mutant, ...] = (
            frozenset({"CS-ROBUST"}), middlewares=(rewrite_status(413, 500, "body decodes to more than"),)),
     Mutant("odd_methods_500", "answers 500 to PUT, DELETE and PATCH",
            frozenset({"CS-ROBUST"}), middlewares=(server_error_on_odd_methods,)),
+    Mutant("post_501_unsupported_compression", "answers 501 to a POST with compression=deflate or br",
+           frozenset({"CS-ROBUST"}), middlewares=(unsupported_compression_501,)),
     Mutant("crash_after_invalid_utf8", "stops serving altogether after a body that is not UTF-8",
            frozenset({"CS-ROBUST"}), any_collateral=True, middlewares=(crash_on_invalid_utf8,)),
     Mutant("slow_large_batches", "takes 5 s to answer bodies over 400 KB (past the 2 s timeout)",
