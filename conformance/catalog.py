@@ -75,7 +75,8 @@ REQUIREMENTS: tuple[Requirement, ...] = (
        "Optional query parameters and headers never cause a rejection, whether present "
        "or absent: platform, event_bundle_sequence_id (any positive integer, in any "
        "order), upload_timestamp, an empty compression, parameters the document does not "
-       "name, X-Forwarded-For, User-Agent, and the documented Content-Type.",
+       "name, X-Forwarded-For (one address or a chain, IPv4 or IPv6), User-Agent, and "
+       "the documented Content-Type.",
        "Request headers; Request query parameters"),
     _R("CS-LIMITS-200", MUST,
        "Events at every documented limit are accepted: 100 items, 100 user attributes, "

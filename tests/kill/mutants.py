@@ -366,6 +366,11 @@ def has_forwarding_chain(request: web.Request) -> bool:
     return "," in request.headers.get("X-Forwarded-For", "")
 
 
+def has_ipv6_forwarding(request: web.Request) -> bool:
+    """An IPv4-only address parser: any colon in X-Forwarded-For is "malformed"."""
+    return ":" in request.headers.get("X-Forwarded-For", "")
+
+
 def has_500_attributes(request: web.Request, body: bytes) -> bool:
     """An off-by-one limit: 500 custom attributes refused (the document allows 500)."""
     return any(isinstance(e.get("attributes"), dict) and len(e["attributes"]) >= 500 for e in _events(body))
@@ -470,6 +475,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("forwarding_chain_refused", "refuses an X-Forwarded-For with several addresses",
            frozenset({"CS-OPTIONAL-200"}),
            middlewares=(refuse_when(has_forwarding_chain, 400, "bad X-Forwarded-For"),)),
+    Mutant("forwarding_ipv6_refused", "refuses an IPv6 client address in X-Forwarded-For",
+           frozenset({"CS-OPTIONAL-200"}),
+           middlewares=(refuse_when(has_ipv6_forwarding, 400, "bad X-Forwarded-For"),)),
     # --- auth --------------------------------------------------------------------------
     Mutant("auth_ignored", "does not check the authentication cookie at all",
            frozenset({"CS-AUTH-COOKIE"}), options=AUTH_OPTIONS, config={"auth_cookie": None}),
