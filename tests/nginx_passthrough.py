@@ -162,13 +162,13 @@ def wait_until_listening(port: int, process: subprocess.Popen, timeout: float = 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"nginx exited with {process.returncode} before listening")
+            raise RuntimeError(f"{Path(str(process.args[0])).name} exited with {process.returncode} before listening")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
         except OSError:
             time.sleep(0.05)
-    raise RuntimeError(f"nginx did not listen on 127.0.0.1:{port} within {timeout} s")
+    raise RuntimeError(f"{Path(str(process.args[0])).name} did not listen on 127.0.0.1:{port} within {timeout} s")
 
 
 @dataclass

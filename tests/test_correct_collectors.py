@@ -1,10 +1,15 @@
 """Correct collectors must pass: a suite that fails a correct collector is worse than none.
 
-Two very different correct collectors:
-  * the reference collector (validates at ingestion), with an auth cookie and a web
-    origin, run in the core profile and again with --profile strict;
+Correct collectors on different HTTP stacks, each with its stack's own habits:
+  * the reference collector (aiohttp; validates at ingestion), with an auth cookie and
+    a web origin, run in the core profile and again with --profile strict;
   * a pass-through collector built from Debian's nginx (tests/nginx_passthrough.py),
-    the shape of the deployed ingestion server, in the core profile.
+    the shape of the deployed ingestion server, in the core profile;
+  * a collector on Python's http.server (tests/stacks/http_server.py): HTTP/1.0, 501
+    to every method it does not implement, 413 without reading the body;
+  * a PHP page behind Debian's Apache httpd (tests/stacks/apache_php.py): Apache's own
+    TRACE answer, 404s, 414s and keep-alive timeout.
+The last two run with the auth and web profiles too and must store what they accept.
 Each run must have no FAIL and no ERROR, exit 0, and judge every MUST and SHOULD of
 its selected profiles in at least one case that passed.
 """
@@ -18,6 +23,8 @@ from conformance.collector.server import CollectorConfig, RunningCollector
 from tests.kill.mutants import APP_ID, AUTH_OPTIONS, COOKIE, ORIGIN, WEB_OPTIONS
 from tests.kill.suite import SuiteRun, run_suite
 from tests.nginx_passthrough import NginxPassthrough, nginx_collector  # noqa: F401 (fixture)
+from tests.stacks.apache_php import apache_collector_factory  # noqa: F401 (fixture)
+from tests.stacks.http_server import CollectorSetup, HttpServerCollector
 
 # The default request timeout (10 s, as the Web SDK's): a correct collector on a busy
 # 2-core CI machine must not fail on a tight one. Fewer examples than the default 25
@@ -63,6 +70,35 @@ def test_reference_collector_passes_strict_profile(tmp_path: Path) -> None:
         run = run_suite(collector.url, tmp_path,
                         (*AUTH_OPTIONS, *WEB_OPTIONS, "--profile", "strict", *CORRECT_RUN_OPTIONS), quick=False)
     assert_conformant(run, ["core", "auth", "web", "strict"])
+
+
+def assert_stored_what_it_accepted(stored: list[dict], run: SuiteRun) -> None:
+    """The collector kept a record of every 200 the suite got for its appId."""
+    accepted = sum(1 for case in run.cases for ex in case["exchanges"]
+                   if ex["status"] == 200 and ex["method"] == "POST")
+    assert accepted and len(stored) >= accepted, f"{len(stored)} stored, at least {accepted} accepted"
+    assert all(f"appId={APP_ID}" in record["query"] for record in stored)
+
+
+ALL_PROFILES = (*AUTH_OPTIONS, *WEB_OPTIONS, *CORRECT_RUN_OPTIONS)
+
+
+def test_http_server_collector_passes_core_auth_and_web(tmp_path: Path) -> None:
+    setup = CollectorSetup((APP_ID,), COOKIE, (ORIGIN,), tmp_path / "store.jsonl")
+    with HttpServerCollector(setup) as collector:
+        run = run_suite(collector.url, tmp_path, ALL_PROFILES, quick=False)
+    assert_conformant(run, ["core", "auth", "web"])
+    assert_stored_what_it_accepted(collector.stored(), run)
+
+
+def test_apache_php_collector_passes_core_auth_and_web(apache_collector_factory, tmp_path: Path) -> None:  # noqa: F811
+    collector = apache_collector_factory((APP_ID,), COOKIE, (ORIGIN,))
+    run = run_suite(collector.url, tmp_path, ALL_PROFILES, quick=False)
+    try:
+        assert_conformant(run, ["core", "auth", "web"])
+    except AssertionError as failure:
+        raise AssertionError(f"{failure}\n--- apache error.log ---\n{collector.error_log()[-3000:]}") from None
+    assert_stored_what_it_accepted(collector.stored(), run)
 
 
 def test_nginx_passthrough_passes_core_profile(nginx_collector: NginxPassthrough, tmp_path: Path) -> None:  # noqa: F811
