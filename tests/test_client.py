@@ -149,6 +149,42 @@ def ok_then_idle_close(conn: socket.socket, server: RawServer) -> None:
     conn.sendall(response("200 OK", b"first"))
 
 
+def stop_listening(server: RawServer) -> None:
+    """Refuse new connections from now on, as a process that exited would."""
+    server.stop.set()
+    try:
+        server._listener.shutdown(socket.SHUT_RDWR)  # wakes accept(); the port is closed
+    except OSError:
+        pass
+    server._listener.close()
+
+
+def ok_then_drop_the_next(conn: socket.socket, server: RawServer) -> None:
+    """Keep-alive for one request; the next one, on the same connection, is read and
+    dropped unanswered (a server closing at the moment the request arrives)."""
+    if server.connections == 1:
+        server.requests.append(read_request(conn))
+        conn.sendall(response("200 OK", b"first"))
+        read_request(conn)
+        return
+    keep_alive_ok(conn, server)
+
+
+def ok_then_die_on_the_next(conn: socket.socket, server: RawServer) -> None:
+    """Keep-alive for one request; the next one takes the whole server down."""
+    server.requests.append(read_request(conn))
+    conn.sendall(response("200 OK", b"first"))
+    read_request(conn)
+    stop_listening(server)
+
+
+def ok_then_die(conn: socket.socket, server: RawServer) -> None:
+    """Answers one request, then the whole server goes away while the client is idle."""
+    server.requests.append(read_request(conn))
+    conn.sendall(response("200 OK", b"first"))
+    stop_listening(server)
+
+
 def huge_body(conn: socket.socket, server: RawServer) -> None:
     read_request(conn)
     body = b"x" * (1024 * 1024)
@@ -320,7 +356,7 @@ def test_keep_alive_reuses_one_connection(serve):
     assert len(server.requests) == 2
 
 
-def test_stale_keep_alive_is_retried_once_on_a_fresh_connection(serve):
+def test_connection_closed_while_idle_is_replaced_before_sending(serve):
     server = serve(ok_then_idle_close)
     with Client(server.endpoint, timeout=2) as client:
         first = client.send(body=b"{}")
@@ -329,8 +365,38 @@ def test_stale_keep_alive_is_retried_once_on_a_fresh_connection(serve):
         second = client.send(body=b"{}")
     assert first.status == 200 and not first.retried
     assert second.outcome == "answered", second
-    assert second.status == 200 and second.retried
+    assert second.status == 200 and not second.retried, "the request went out once"
     assert server.connections == 2
+
+
+def test_connection_closed_as_the_request_went_out_is_retried_once(serve):
+    server = serve(ok_then_drop_the_next)
+    with Client(server.endpoint, timeout=2) as client:
+        first = client.send(body=b"{}")
+        second = client.send(body=b"{}")
+    assert first.status == 200 and not first.retried
+    assert second.outcome == "answered" and second.status == 200 and second.retried, second
+    assert server.connections == 2
+
+
+def test_a_collector_that_dies_on_a_kept_alive_request_is_a_reset_not_a_refusal(serve):
+    """The retry finds the port closed: this request took the collector down."""
+    server = serve(ok_then_die_on_the_next)
+    with Client(server.endpoint, timeout=2) as client:
+        client.send(body=b"{}")
+        second = client.send(body=b"fatal")
+    assert second.outcome == "reset" and second.retried, second
+    assert "went away while handling this request" in second.detail
+
+
+def test_a_collector_down_before_the_request_is_a_refusal(serve):
+    server = serve(ok_then_die)
+    with Client(server.endpoint, timeout=2) as client:
+        client.send(body=b"{}")
+        assert server.closed.wait(2)
+        time.sleep(0.05)  # let the FIN reach the client socket
+        second = client.send(body=b"{}")
+    assert second.outcome == "refused" and not second.retried, second
 
 
 def test_fresh_connection_is_never_retried(serve):

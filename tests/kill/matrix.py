@@ -46,6 +46,9 @@ def problems(mutant: Mutant, run: SuiteRun) -> list[str]:
     missed = mutant.breaks - failing
     if missed:
         found.append(f"not caught: {sorted(missed)} (failing: {sorted(failing)})")
+    if mutant.caught_by and not any(mutant.caught_by in run.failed_cases(r) for r in mutant.breaks):
+        found.append(f"not caught by {mutant.caught_by} as a FAIL (failing cases: "
+                     f"{run.cases_with(['FAIL'])[:5]})")
     unexpected = failing - mutant.breaks - mutant.collateral
     if unexpected and not mutant.any_collateral:
         found.append(f"imprecise: also failed {sorted(unexpected)}: "

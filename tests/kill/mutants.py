@@ -58,6 +58,7 @@ class Mutant:
     collateral: frozenset[str] = frozenset()  # may also fail, as a consequence
     any_collateral: bool = False             # a crash legitimately errors everything after it
     warns: str | None = None                 # control: this SHOULD must WARN, and the run pass
+    caught_by: str = ""                      # when set, the case whose FAIL must name the break
     options: tuple[str, ...] = ()            # extra suite options (and matching collector setup)
     config: dict[str, Any] = field(default_factory=dict)
     middlewares: tuple[Middleware, ...] = ()
@@ -256,6 +257,17 @@ async def crash_on_invalid_utf8(request: web.Request, handler: Handler) -> web.S
 
 
 @web.middleware
+async def exit_on_raw_gzip(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Dies without answering while handling raw gzip bytes sent with compression=gzip
+    (a base64 decoder that takes the process down), on the connection the request came in on."""
+    if _is_ingest(request) and asks_gzip(request):
+        request, body = await _peek_body(request)
+        if body is not None and body.startswith(b"\x1f\x8b"):
+            await request.app[SERVING_KEY].crash()
+    return await handler(request)
+
+
+@web.middleware
 async def server_error_on_odd_methods(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.method in ("PUT", "DELETE", "PATCH"):
         return _refuse(500, "Internal Server Error")
@@ -447,6 +459,9 @@ MUTANTS: tuple[Mutant, ...] = (
            frozenset({"CS-ROBUST"}), middlewares=(unsupported_compression_501,)),
     Mutant("crash_after_invalid_utf8", "stops serving altogether after a body that is not UTF-8",
            frozenset({"CS-ROBUST"}), any_collateral=True, middlewares=(crash_on_invalid_utf8,)),
+    Mutant("exit_on_raw_gzip", "exits while handling a raw gzip body, on a kept-alive connection",
+           frozenset({"CS-ROBUST"}), any_collateral=True, middlewares=(exit_on_raw_gzip,),
+           caught_by="compression::test_other_encodings_are_observed[raw-gzip]"),
     Mutant("slow_large_batches", "takes 5 s to answer bodies over 400 KB (past the 2 s timeout)",
            frozenset({"CS-TIMELY"}), middlewares=(delay_when(is_large, 5.0),)),
     # --- event content -------------------------------------------------------------

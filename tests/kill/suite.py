@@ -66,6 +66,11 @@ class SuiteRun:
                 names.append(case["case"])
         return names
 
+    def failed_cases(self, requirement: str) -> list[str]:
+        """The cases that FAILed (not ERRORed) on this requirement: a verdict, not a shrug."""
+        return [c["case"] for c in self.cases
+                if c["outcome"] == "FAIL" and (c.get("failure") or {}).get("requirement") == requirement]
+
     def summary(self) -> str:
         """The suite's own summary section, for assertion messages."""
         marker = "Clickstream conformance"
