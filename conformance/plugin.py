@@ -58,6 +58,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="how long each request may take (default 10, as the Web SDK)")
     group.addoption("--conformance-examples", type=int, default=25, metavar="N",
                     help="Hypothesis examples per property-based case (default 25)")
+    group.addoption("--conformance-shrink-budget", type=float, default=20.0, metavar="SECONDS",
+                    help="time a property case may spend shrinking a failure to a smaller example "
+                         "(default 20); the smallest found by then is reported")
     group.addoption("--conformance-report", metavar="DIR",
                     help="write a certification bundle to DIR: report.html, results.json, "
                          "junit.xml, manifest.json")
@@ -119,6 +122,9 @@ def settings_from_options(config: pytest.Config) -> Settings:
     examples = config.getoption("conformance_examples")
     if examples < 1:
         raise pytest.UsageError(f"--conformance-examples must be at least 1, got {examples}")
+    shrink_budget = config.getoption("conformance_shrink_budget")
+    if not shrink_budget >= 0:
+        raise pytest.UsageError(f"--conformance-shrink-budget must be 0 or more seconds, got {shrink_budget}")
     profiles = {"core"}
     cookie = parse_cookie(config.getoption("auth_cookie"))
     if cookie:
@@ -132,7 +138,7 @@ def settings_from_options(config: pytest.Config) -> Settings:
         profiles.add("web")
     if config.getoption("profile") == "strict":
         profiles.add("strict")
-    return Settings(endpoint, app_id, cookie, origin, frozenset(profiles), timeout, examples)
+    return Settings(endpoint, app_id, cookie, origin, frozenset(profiles), timeout, examples, shrink_budget)
 
 
 def parse_cookie(text: str | None) -> tuple[str, str] | None:
@@ -321,6 +327,7 @@ def redacted_options(config: pytest.Config, settings: Settings) -> dict[str, Any
         "profile": config.getoption("profile"),
         "request_timeout": settings.timeout,
         "conformance_examples": settings.examples,
+        "conformance_shrink_budget": settings.shrink_budget,
         "hypothesis_seed": config.getoption("hypothesis_seed", None),
         "baseline": config.getoption("baseline"),
     }

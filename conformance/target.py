@@ -36,6 +36,7 @@ class Settings:
     profiles: frozenset[str] = frozenset({"core"})
     timeout: float = 10.0
     examples: int = 25
+    shrink_budget: float = 20.0  # seconds Hypothesis may spend shrinking one failure
 
     @property
     def secrets(self) -> tuple[str, ...]:

@@ -53,6 +53,8 @@ def test_endpoint_mode_runs_the_cases_not_the_callers_tests(pytester: pytest.Pyt
     (["--endpoint", "http://127.0.0.1:8080/collect", "--app-id", "a", "--origin", "shop.example"], "--origin must be"),
     (["--endpoint", "http://127.0.0.1:8080/collect", "--app-id", "a", "--request-timeout", "0"], "--request-timeout"),
     (["--endpoint", "http://127.0.0.1:8080/collect", "--app-id", "a", "--profile", "bogus"], "invalid choice"),
+    (["--endpoint", "http://127.0.0.1:8080/collect", "--app-id", "a", "--conformance-shrink-budget", "-1"],
+     "--conformance-shrink-budget"),
 ])
 def test_bad_options_get_one_clear_line(pytester: pytest.Pytester, args: list[str], fragment: str) -> None:
     assert_usage_error(run(pytester, *args), fragment)

@@ -19,6 +19,7 @@ import binascii
 import gzip
 import hashlib
 import json
+import time
 import zlib
 from dataclasses import dataclass, field, replace
 from typing import Any, Awaitable, Callable
@@ -42,6 +43,11 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 PrepareHook = Callable[[web.Request, web.StreamResponse], Awaitable[None]]
 
+# A run whose property cases fail against a history- or clock-dependent collector:
+# four variants, each bounded by the 5 s shrink budget the matrix gives (tests/kill/suite.py),
+# on top of a run of about 15 s. Unbounded, one variant took 22 s quiet and 300 s busy.
+MAX_PROPERTY_RUN = 90.0
+
 # Requirements whose cases demand a 200: breaking "valid data gets 200" in any way
 # drags these down together (the canary of the robustness cases is a valid POST too).
 ACCEPTANCE = frozenset({
@@ -59,6 +65,7 @@ class Mutant:
     any_collateral: bool = False             # a crash legitimately errors everything after it
     warns: str | None = None                 # control: this SHOULD must WARN, and the run pass
     caught_by: str = ""                      # when set, the case whose FAIL must name the break
+    max_seconds: float | None = None         # when set, the whole run must end within it
     options: tuple[str, ...] = ()            # extra suite options (and matching collector setup)
     config: dict[str, Any] = field(default_factory=dict)
     middlewares: tuple[Middleware, ...] = ()
@@ -383,6 +390,16 @@ def has_ipv6_forwarding(request: web.Request) -> bool:
     return ":" in request.headers.get("X-Forwarded-For", "")
 
 
+FUTURE_TOLERANCE_MS = 10 * 60 * 1000
+
+
+def stamped_in_the_future(request: web.Request, body: bytes) -> bool:
+    """An event stamped more than 10 minutes ahead of this collector's clock."""
+    now = time.time() * 1000
+    return any(isinstance(e.get("timestamp"), (int, float)) and e["timestamp"] > now + FUTURE_TOLERANCE_MS
+               for e in _events(body))
+
+
 def has_500_attributes(request: web.Request, body: bytes) -> bool:
     """An off-by-one limit: 500 custom attributes refused (the document allows 500)."""
     return any(isinstance(e.get("attributes"), dict) and len(e["attributes"]) >= 500 for e in _events(body))
@@ -476,7 +493,12 @@ MUTANTS: tuple[Mutant, ...] = (
            middlewares=(refuse_body_when(repeats_event_id, 409, "duplicate event_id"),)),
     Mutant("retry_refused", "refuses a body it already accepted (a client retry) with 409",
            frozenset({"CS-RETRY-200"}), collateral=frozenset({"CS-VALID-200", "CS-GZIP-200", "CS-HASH-200"}),
-           middlewares=(refuse_repeated_body(),)),
+           middlewares=(refuse_repeated_body(),), max_seconds=MAX_PROPERTY_RUN),
+    Mutant("future_events_refused", "refuses events stamped more than 10 minutes ahead of its clock",
+           # Only generated batches carry such stamps; whichever variant meets one first fails.
+           frozenset({"CS-VALID-200"}), collateral=frozenset({"CS-GZIP-200", "CS-HASH-200"}),
+           middlewares=(refuse_body_when(stamped_in_the_future, 400, "event timestamp in the future"),),
+           caught_by="properties::test_generated_valid_batches_get_200", max_seconds=MAX_PROPERTY_RUN),
     # --- optional parameters and headers ------------------------------------------
     Mutant("platform_required", "refuses requests without the platform parameter",
            frozenset({"CS-OPTIONAL-200"}), collateral=ACCEPTANCE - {"CS-OPTIONAL-200"},

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 APP_ID = "shop_dev"
-# Short timeouts and few Hypothesis examples keep one run near 15 s.
-QUICK = ("--request-timeout", "2", "--conformance-examples", "5")
+# Short timeouts, few Hypothesis examples and a short shrink budget keep one run near 15 s.
+QUICK = ("--request-timeout", "2", "--conformance-examples", "5", "--conformance-shrink-budget", "5")
 
 
 @dataclass
