@@ -93,11 +93,21 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[BASELINE_KEY] = baseline.load(baseline_path)
     report_dir = config.getoption("conformance_report")
     if report_dir:
-        Path(report_dir).mkdir(parents=True, exist_ok=True)
+        _prepare_report_dir(Path(report_dir))
         if not config.option.xmlpath:
             config.option.xmlpath = str(Path(report_dir) / "junit.xml")
     config.args[:] = _case_args(config.args)
     config.pluginmanager.register(EndpointMode(config), "clickstream-endpoint-mode")
+
+
+def _prepare_report_dir(directory: Path) -> None:
+    """An empty bundle folder: an earlier bundle's files go, anyone else's stop the run."""
+    from reports.bundle import clear_bundle_dir
+    try:
+        clear_bundle_dir(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+    except (ValueError, OSError) as exc:
+        raise pytest.UsageError(f"--conformance-report: {exc}") from None
 
 
 def settings_from_options(config: pytest.Config) -> Settings:

@@ -19,7 +19,7 @@ from conformance import catalog
 from conformance.client import Exchange
 from conformance.results import RunResults
 from conformance.target import Settings
-from reports.bundle import verify_bundle, write_bundle
+from reports.bundle import clear_bundle_dir, verify_bundle, write_bundle
 from reports.cli import add_commands
 from reports.compare import compare_bundles
 from reports.evidence import case_evidence_html
@@ -234,6 +234,18 @@ def test_a_missing_or_broken_manifest_is_a_problem(bundle: Path) -> None:
 def leak(results: dict[str, Any], text: str) -> dict[str, Any]:
     results["cases"][0]["observations"].append({"text": text, "key": "", "value": ""})
     return results
+
+
+def test_clearing_removes_an_earlier_bundle_and_refuses_foreign_files(bundle: Path) -> None:
+    (bundle / "stray.txt").write_text("not listed anywhere")
+    before = sorted(p.name for p in bundle.iterdir())
+    with pytest.raises(ValueError, match="stray.txt"):
+        clear_bundle_dir(bundle)
+    assert sorted(p.name for p in bundle.iterdir()) == before, "nothing removed on refusal"
+    (bundle / "stray.txt").unlink()
+    clear_bundle_dir(bundle)
+    assert list(bundle.iterdir()) == []
+    clear_bundle_dir(bundle / "not-yet-there")
 
 
 def test_a_secret_in_the_results_refuses_the_bundle(tmp_path: Path, passing: dict[str, Any]) -> None:
