@@ -419,6 +419,23 @@ def test_compare_puts_collectors_side_by_side(tmp_path: Path, passing: dict[str,
     assert not Elements(page).tags & {"script", "link", "img"}
 
 
+def test_compare_shows_a_changed_bundle_as_unverified_not_by_its_claim(tmp_path: Path, passing: dict[str, Any],
+                                                                       failing: dict[str, Any]) -> None:
+    good = make_bundle(tmp_path / "good", passing)
+    forged = make_bundle(tmp_path / "forged", failing)
+    results = json.loads((forged / "results.json").read_text())
+    results["verdict"].update(conformant=True, text="CONFORMANT")
+    results["requirements"] = [{**r, "outcome": "PASS"} for r in results["requirements"]]
+    (forged / "results.json").write_text(json.dumps(results))
+    page = compare_bundles([good, forged])
+    heads = re.findall(r'<th class="collector">(.*?)</th>', page)
+    assert "CONFORMANT" in heads[0] and "UNVERIFIED" not in heads[0]
+    assert "UNVERIFIED" in heads[1] and "CONFORMANT" not in heads[1]
+    assert "results.json: sha256 differs" in heads[1]
+    row = re.search(r'data-requirement="CS-VALID-200">(.*?)</tr>', page).group(1)
+    assert re.findall(r'<td( class="unverified"[^>]*)? data-outcome', row)[1].startswith(' class="unverified"')
+
+
 def test_compare_names_a_bundle_it_cannot_read(tmp_path: Path, bundle: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -464,6 +481,19 @@ def test_compare_command(tmp_path: Path, passing: dict[str, Any], failing: dict[
     assert "no such directory" in err and str(tmp_path / "missing") in err
     assert run_command("compare", str(good), str(tmp_path), "--output", str(output)) == 2
     assert "cannot read results.json" in capsys.readouterr().err
+
+
+def test_compare_command_fails_on_an_unverified_bundle_unless_allowed(
+        tmp_path: Path, passing: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    good = make_bundle(tmp_path / "good", passing)
+    changed = make_bundle(tmp_path / "changed", passing)
+    (changed / "results.json").write_text((changed / "results.json").read_text().replace("PASS", "FAIL", 1))
+    output = tmp_path / "side-by-side.html"
+    assert run_command("compare", str(good), str(changed), "--output", str(output)) == 1
+    assert f"{changed} fails verification" in capsys.readouterr().err
+    assert "UNVERIFIED" in output.read_text()
+    assert run_command("compare", str(good), str(changed), "--output", str(output), "--allow-unverified") == 0
+    assert "UNVERIFIED" in output.read_text()
 
 
 def test_commands_are_wired_into_the_main_command(bundle: Path, capsys: pytest.CaptureFixture[str]) -> None:
