@@ -13,6 +13,7 @@ from typing import Callable
 
 import pytest
 
+from conformance.checks import expect_empty_success_body
 from conformance.client import OUTCOMES, Client, Exchange, probe
 
 HandlerFn = Callable[[socket.socket, "RawServer"], None]
@@ -185,6 +186,17 @@ def ok_then_die(conn: socket.socket, server: RawServer) -> None:
     stop_listening(server)
 
 
+def chunked_empty_ok_from_a_proxy(conn: socket.socket, server: RawServer) -> None:
+    """An empty 200 sent chunked, with the proxy's Server header and its backend's, keep-alive."""
+    while True:
+        try:
+            server.requests.append(read_request(conn))
+        except ConnectionError:
+            return
+        conn.sendall(b"HTTP/1.1 200 OK\r\nServer: Caddy\r\nServer: BaseHTTP/0.6\r\n"
+                     b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+
+
 def huge_body(conn: socket.socket, server: RawServer) -> None:
     read_request(conn)
     body = b"x" * (1024 * 1024)
@@ -344,6 +356,17 @@ def test_empty_post_sends_content_length_zero_and_get_sends_none(serve):
     post_head, get_head = (head for head, _ in server.requests)
     assert post_head == f"POST /collect? HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nContent-Length: 0\r\n\r\n".encode()
     assert get_head == b"GET /other HTTP/1.1\r\nHost: example.test\r\n\r\n"
+
+
+def test_an_empty_chunked_200_with_two_server_headers_is_an_empty_success(serve):
+    server = serve(chunked_empty_ok_from_a_proxy)
+    with Client(server.endpoint, timeout=2) as client:
+        answers = [client.send(body=b"[]") for _ in range(2)]
+    for ex in answers:
+        assert ex.status == 200 and ex.response_body_size == 0 and not ex.detail, ex
+        assert [v for n, v in ex.response_headers if n == "Server"] == ["Caddy", "BaseHTTP/0.6"]
+        expect_empty_success_body(ex)
+    assert server.connections == 1, "the chunked framing keeps the connection usable"
 
 
 def test_keep_alive_reuses_one_connection(serve):
