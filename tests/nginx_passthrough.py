@@ -212,8 +212,13 @@ def start_nginx(nginx: str, workdir: Path, sink_port: int) -> NginxPassthrough:
 
 def stop_nginx(process: subprocess.Popen) -> None:
     """Graceful quit (SIGQUIT), then SIGKILL if the master lingers."""
+    stop_server(process, signal.SIGQUIT)
+
+
+def stop_server(process: subprocess.Popen, first: signal.Signals) -> None:
+    """Ask a server process to stop with ``first``; SIGKILL if it lingers past 10 s."""
     if process.poll() is None:
-        process.send_signal(signal.SIGQUIT)
+        process.send_signal(first)
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:

@@ -26,7 +26,7 @@ from typing import Iterator
 
 import pytest
 
-from tests.nginx_passthrough import free_port, wait_until_listening
+from tests.nginx_passthrough import free_port, stop_server, wait_until_listening
 from tests.stacks.http_server import CollectorSetup
 
 APACHE = "/usr/sbin/apache2"
@@ -122,15 +122,7 @@ def start_apache(workdir: Path) -> ApacheCollector:
 
 def stop_apache(process: subprocess.Popen) -> None:
     """SIGTERM stops the parent and its workers; SIGKILL if it lingers."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-    if process.stderr is not None:
-        process.stderr.close()
+    stop_server(process, signal.SIGTERM)
 
 
 @pytest.fixture
