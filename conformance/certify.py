@@ -53,7 +53,7 @@ def certify(args: argparse.Namespace) -> int:
     if code in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and report.exists():
         print(f"report: {report}")
     else:
-        print("no certification bundle was written", file=sys.stderr)
+        print(f"no report named: the run reached no verdict (exit {int(code)})", file=sys.stderr)
     return code
 
 
