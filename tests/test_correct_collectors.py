@@ -8,8 +8,10 @@ Correct collectors on different HTTP stacks, each with its stack's own habits:
   * a collector on Python's http.server (tests/stacks/http_server.py): HTTP/1.0, 501
     to every method it does not implement, 413 without reading the body;
   * a PHP page behind Debian's Apache httpd (tests/stacks/apache_php.py): Apache's own
-    TRACE answer, 404s, 414s and keep-alive timeout.
-The last two run with the auth and web profiles too and must store what they accept.
+    TRACE answer, 404s, 414s and keep-alive timeout;
+  * a server on Node.js' http module (tests/stacks/collect.js): a bare 400 and a closed
+    connection for BREW, empty 200s sent chunked, Connection: close after a 413.
+The last three run with the auth and web profiles too and must store what they accept.
 Each run must have no FAIL and no ERROR, exit 0, and judge every MUST and SHOULD of
 its selected profiles in at least one case that passed.
 """
@@ -18,13 +20,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+import pytest
+
 from conformance import catalog
 from conformance.collector.server import CollectorConfig, RunningCollector
 from tests.kill.mutants import APP_ID, AUTH_OPTIONS, COOKIE, ORIGIN, WEB_OPTIONS
 from tests.kill.suite import SuiteRun, run_suite
 from tests.nginx_passthrough import NginxPassthrough, nginx_collector  # noqa: F401 (fixture)
 from tests.stacks.apache_php import apache_collector_factory  # noqa: F401 (fixture)
-from tests.stacks.http_server import CollectorSetup, HttpServerCollector
+from tests.stacks.common import CollectorSetup
+from tests.stacks.http_server import HttpServerCollector
+from tests.stacks.node_http import node_collector_factory  # noqa: F401 (fixture)
 
 # The default request timeout (10 s, as the Web SDK's): a correct collector on a busy
 # 2-core CI machine must not fail on a tight one. Fewer examples than the default 25
@@ -91,13 +97,18 @@ def test_http_server_collector_passes_core_auth_and_web(tmp_path: Path) -> None:
     assert_stored_what_it_accepted(collector.stored(), run)
 
 
-def test_apache_php_collector_passes_core_auth_and_web(apache_collector_factory, tmp_path: Path) -> None:  # noqa: F811
-    collector = apache_collector_factory((APP_ID,), COOKIE, (ORIGIN,))
+@pytest.mark.parametrize("factory", ["apache_collector_factory", "node_collector_factory"],
+                         ids=["apache-php", "node"])
+def test_server_process_collector_passes_core_auth_and_web(factory: str, request: pytest.FixtureRequest,
+                                                           tmp_path: Path) -> None:
+    """Collectors that run as server processes of their own (their fixtures skip when
+    the stack is not installed)."""
+    collector = request.getfixturevalue(factory)((APP_ID,), COOKIE, (ORIGIN,))
     run = run_suite(collector.url, tmp_path, ALL_PROFILES, quick=False)
     try:
         assert_conformant(run, ["core", "auth", "web"])
     except AssertionError as failure:
-        raise AssertionError(f"{failure}\n--- apache error.log ---\n{collector.error_log()[-3000:]}") from None
+        raise AssertionError(f"{failure}\n--- server log ---\n{collector.log_tail()}") from None
     assert_stored_what_it_accepted(collector.stored(), run)
 
 

@@ -13,21 +13,19 @@ Apache will not serve as root, so when the tests run as root its workers run as
 """
 from __future__ import annotations
 
-import json
 import os
 import pwd
 import shutil
 import signal
 import subprocess
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
 from tests.nginx_passthrough import free_port, stop_server, wait_until_listening
-from tests.stacks.http_server import CollectorSetup
+from tests.stacks.common import CollectorSetup, ServerProcess, write_config
 
 APACHE = "/usr/sbin/apache2"
 MODULES = Path("/usr/lib/apache2/modules")
@@ -75,35 +73,17 @@ LimitRequestBody 1048576
 """
 
 
-@dataclass
-class ApacheCollector:
-    url: str
-    workdir: Path
-    process: subprocess.Popen
-
-    def stored(self) -> list[dict]:
-        path = self.workdir / "store.jsonl"
-        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-    def error_log(self) -> str:
-        path = self.workdir / "error.log"
-        return path.read_text(errors="replace") if path.exists() else ""
-
-
 def prepare(workdir: Path, setup: CollectorSetup) -> None:
     (workdir / "htdocs").mkdir(parents=True)
     shutil.copy(PAGE, workdir / "htdocs" / "collect.php")
-    cookie = {"name": setup.cookie[0], "value": setup.cookie[1]} if setup.cookie else None
-    config = {"app_ids": list(setup.app_ids), "origins": list(setup.origins), "cookie": cookie,
-              "store": str(setup.store)}
-    (workdir / "htdocs" / "collector.json").write_text(json.dumps(config))
+    write_config(workdir / "htdocs" / "collector.json", setup)
     if os.geteuid() == 0:
         entry = pwd.getpwnam(SERVICE_USER)
         for path in (workdir, *workdir.rglob("*")):
             os.chown(path, entry.pw_uid, entry.pw_gid)
 
 
-def start_apache(workdir: Path) -> ApacheCollector:
+def start_apache(workdir: Path) -> ServerProcess:
     port = free_port()
     conf = workdir / "httpd.conf"
     conf.write_text(apache_conf(workdir, port))
@@ -111,12 +91,12 @@ def start_apache(workdir: Path) -> ApacheCollector:
     # group, which would otherwise be the test run's.
     process = subprocess.Popen([APACHE, "-f", str(conf), "-DFOREGROUND"], start_new_session=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    collector = ApacheCollector(f"http://127.0.0.1:{port}/collect", workdir, process)
+    collector = ServerProcess(f"http://127.0.0.1:{port}/collect", workdir, process, workdir / "error.log")
     try:
         wait_until_listening(port, process)
     except RuntimeError as exc:
         stop_apache(process)
-        raise RuntimeError(f"apache2: {exc}\n{collector.error_log()[-3000:]}") from None
+        raise RuntimeError(f"{exc}\n{collector.log_tail()}") from None
     return collector
 
 
@@ -131,10 +111,10 @@ def apache_collector_factory() -> Iterator:
     reason = missing_parts()
     if reason:
         pytest.skip(reason)
-    started: list[ApacheCollector] = []
+    started: list[ServerProcess] = []
 
     def start(app_ids: tuple[str, ...], cookie: tuple[str, str] | None,
-              origins: tuple[str, ...]) -> ApacheCollector:
+              origins: tuple[str, ...]) -> ServerProcess:
         # Its own directory: the workers (www-data under root) cannot enter pytest's.
         workdir = Path(tempfile.mkdtemp(prefix="clickstream-apache-"))
         os.chmod(workdir, 0o755)

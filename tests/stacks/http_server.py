@@ -14,23 +14,13 @@ from __future__ import annotations
 import base64
 import json
 import threading
-from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+from tests.stacks.common import CollectorSetup, read_store
+
 LIMIT = 1_048_576
-
-
-@dataclass(frozen=True)
-class CollectorSetup:
-    """What the collector is told: its apps, its cookie, its web origin, its store."""
-
-    app_ids: tuple[str, ...]
-    cookie: tuple[str, str] | None
-    origins: tuple[str, ...]
-    store: Path
 
 
 class CollectHandler(BaseHTTPRequestHandler):
@@ -106,8 +96,7 @@ class HttpServerCollector:
         return self
 
     def stored(self) -> list[dict]:
-        store = self.server.RequestHandlerClass.setup_.store
-        return [json.loads(line) for line in store.read_text().splitlines()] if store.exists() else []
+        return read_store(self.server.RequestHandlerClass.setup_.store)
 
     def __exit__(self, *exc_info: object) -> None:
         self.server.shutdown()
