@@ -66,7 +66,7 @@ class Exchange:
     elapsed: float = 0.0
     started_at: float = 0.0
     early_answer: bool = False
-    retried: bool = False  # a stale keep-alive connection was replaced once
+    retried: bool = False  # sent again on a fresh connection: the reused one closed without a byte
     # Kept only to rebuild the request as curl; never serialised.
     _body: bytes = field(default=b"", compare=False)
     _auto_headers: tuple[str, ...] = field(default=(), compare=False)
@@ -446,8 +446,9 @@ class Client:
         attempt = self._attempt(request, deadline)
         retried = False
         if attempt.retryable:
-            # The server closed a reused keep-alive connection as the request went out
-            # and sent nothing: it never got the request, so one fresh try is safe.
+            # A reused connection closed without a byte of answer: usually the server's
+            # idle timeout met the request on its way, so it goes once more on a fresh
+            # connection. If nobody listens any more, the request took the collector down.
             attempt = _after_retry(attempt, self._attempt(request, deadline))
             retried = True
         exchange = self._evidence(request, attempt, case, started_at)
