@@ -148,7 +148,8 @@ def settings_from_options(config: pytest.Config) -> Settings:
         profiles.add("web")
     if config.getoption("profile") == "strict":
         profiles.add("strict")
-    return Settings(endpoint, app_id, cookie, origin, frozenset(profiles), timeout, examples, shrink_budget)
+    return Settings(endpoint, app_id, cookie, origin, frozenset(profiles), timeout, examples,
+                    shrink_budget=shrink_budget)
 
 
 def parse_cookie(text: str | None) -> tuple[str, str] | None:
