@@ -78,7 +78,8 @@ REQUIREMENTS: tuple[Requirement, ...] = (
        "Optional query parameters and headers never cause a rejection, whether present "
        "or absent: platform, event_bundle_sequence_id (any positive integer, in any "
        "order), upload_timestamp, an empty compression, parameters the document does not "
-       "name, X-Forwarded-For, User-Agent, and the documented Content-Type.",
+       "name, X-Forwarded-For (one address or a chain, IPv4 or IPv6), User-Agent, and "
+       "the documented Content-Type.",
        "Request headers; Request query parameters"),
     _R("CS-LIMITS-200", MUST,
        "Events at every documented limit are accepted: 100 items, 100 user attributes, "
@@ -90,8 +91,10 @@ REQUIREMENTS: tuple[Requirement, ...] = (
        "Request response; Event attributes (event_id)"),
     _R("CS-ROBUST", MUST,
        "No input makes the collector answer with a 5xx status or stop answering; after "
-       "each hostile request a known-good request is still answered with 200.",
-       "HttpCode; Request response"),
+       "each hostile request a known-good request is still answered with 200. The one "
+       "5xx allowed is 501 Not Implemented for a method other than POST and OPTIONS, "
+       "which HTTP servers send for methods they do not support.",
+       "HttpCode; Request response; Request method (501: RFC 9110 section 15.6.2)"),
     _R("CS-TIMELY", MUST,
        "Every request is answered within the request timeout (10 s by default, the same "
        "as the Web SDK's).",
@@ -142,8 +145,8 @@ REQUIREMENTS: tuple[Requirement, ...] = (
        "at ingestion or passed through.",
        "Request body"),
     _R("CS-METHOD-PATH", INFO,
-       "How the collector answers methods other than POST and OPTIONS, other paths, and "
-       "an appId in another letter case.",
+       "How the collector answers methods other than POST and OPTIONS (any status but "
+       "a 5xx other than 501), other paths, and an appId in another letter case.",
        "Request method; Request endpoint"),
     _R("CS-CONTENT-TYPE", INFO,
        "How the collector answers other Content-Type values: no charset, text/plain, "

@@ -21,6 +21,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+import pytest
+
 EMBEDDED_APP_ID = "shop_dev"
 EMBEDDED_ORIGIN = "https://shop.example"
 # The reference collector keeps each decoded event as JSON text in its events table.
@@ -51,13 +53,17 @@ def pytest_args(args: argparse.Namespace, endpoint: str, app_id: str) -> list[st
 
 def certify(args: argparse.Namespace) -> int:
     with _target(args) as (endpoint, app_id):
-        print(f"certifying {endpoint} (appId {app_id}); report in {Path(args.output).resolve()}", flush=True)
+        print(f"certifying {endpoint} (appId {app_id})", flush=True)
         # pytest runs in its own process: a clean import state, and the embedded
         # collector (a thread here) is measured from outside like any other target.
         code = subprocess.call([sys.executable, "-m", "pytest", *pytest_args(args, endpoint, app_id)])
+    # Only a run that reached a verdict (exit 0 or 1) wrote a bundle of its own; any
+    # report.html otherwise is an earlier run's and must not be named.
     report = Path(args.output).resolve() / "report.html"
-    if report.exists():
+    if code in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and report.exists():
         print(f"report: {report}")
+    else:
+        print(f"no report named: the run reached no verdict (exit {int(code)})", file=sys.stderr)
     return code
 
 

@@ -20,6 +20,10 @@ from conformance.failures import (
 )
 
 
+# The methods a collector must implement: anything else may get 501.
+IMPLEMENTED_METHODS = ("POST", "OPTIONS")
+
+
 def describe(ex: Exchange) -> str:
     """What came back, in a few words: status and a body excerpt, or the transport outcome."""
     if ex.status is None:
@@ -64,9 +68,18 @@ def expect_too_large(ex: Exchange, requirement: str = "CS-SIZE-413") -> None:
 
 
 def expect_no_server_error(ex: Exchange, requirement: str = "CS-ROBUST") -> None:
-    """Any answer but a 5xx; a reset is tolerated here, the canary judges liveness."""
-    if is_server_error(ex):
-        raise ServerError(requirement, "no 5xx status", describe(ex), ex)
+    """Any answer but a 5xx; a reset is tolerated here, the canary judges liveness.
+    501 to a method other than POST and OPTIONS is no fault (verdicts.md MUST 9)."""
+    if is_server_error(ex) and not is_unimplemented_method(ex):
+        expected = "no 5xx status" + ("" if ex.method.upper() in IMPLEMENTED_METHODS
+                                      else " (501 Not Implemented allowed for this method)")
+        raise ServerError(requirement, expected, describe(ex), ex)
+
+
+def is_unimplemented_method(ex: Exchange) -> bool:
+    """501 Not Implemented for a method the collector need not implement: what RFC 9110
+    (section 15.6.2) asks of a server that does not recognise a method."""
+    return ex.status == 501 and ex.method.upper() not in IMPLEMENTED_METHODS
 
 
 def expect_empty_success_body(ex: Exchange, requirement: str = "CS-OK-EMPTY") -> None:

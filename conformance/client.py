@@ -66,7 +66,7 @@ class Exchange:
     elapsed: float = 0.0
     started_at: float = 0.0
     early_answer: bool = False
-    retried: bool = False  # a stale keep-alive connection was replaced once
+    retried: bool = False  # sent again on a fresh connection: the reused one closed without a byte
     # Kept only to rebuild the request as curl; never serialised.
     _body: bytes = field(default=b"", compare=False)
     _auto_headers: tuple[str, ...] = field(default=(), compare=False)
@@ -309,6 +309,28 @@ def _skip_interim_response(sock: socket.socket) -> bool:
     return True
 
 
+def _closed_while_idle(sock: socket.socket) -> bool:
+    """True when an idle keep-alive connection can no longer carry a request: the
+    server closed it (end of stream) or sent bytes nobody asked for."""
+    if isinstance(sock, ssl.SSLSocket):
+        return False  # TLS records (session tickets) arrive unasked; rely on the retry
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        return bool(readable)
+    except (OSError, ValueError):
+        return True
+
+
+def _after_retry(first: _Attempt, retry: _Attempt) -> _Attempt:
+    """The retry's result, except when nobody listens any more: then the collector went
+    away while this request was in flight, and the first attempt is the evidence."""
+    if retry.outcome != "refused":
+        return retry
+    first.detail = (f"{first.detail}; a fresh connection was then refused "
+                    "(the collector went away while handling this request)")
+    return first
+
+
 def _upload(sock: socket.socket, body: bytes, deadline: float) -> bool:
     """Send the body, watching for an answer before it is complete (servers such
     as nginx answer 413 early and stop reading). Returns True on an early answer."""
@@ -424,9 +446,10 @@ class Client:
         attempt = self._attempt(request, deadline)
         retried = False
         if attempt.retryable:
-            # A reused keep-alive connection the server had already closed: the
-            # request never got through, so one try on a fresh connection is safe.
-            attempt = self._attempt(request, deadline)
+            # A reused connection closed without a byte of answer: usually the server's
+            # idle timeout met the request on its way, so it goes once more on a fresh
+            # connection. If nobody listens any more, the request took the collector down.
+            attempt = _after_retry(attempt, self._attempt(request, deadline))
             retried = True
         exchange = self._evidence(request, attempt, case, started_at)
         exchange.retried = retried
@@ -472,6 +495,10 @@ class Client:
 
     def _attempt(self, request: _Request, deadline: float) -> _Attempt:
         reused = self._conn is not None and self._conn.sock is not None
+        if reused and _closed_while_idle(self._conn.sock):
+            # Closed before this request (an idle timeout, or a server that went away
+            # earlier): not a connection this request can be blamed on.
+            reused = False
         if not reused:
             self._drop()
             try:

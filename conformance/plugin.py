@@ -61,6 +61,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="how long each request may take (default 10, as the Web SDK)")
     group.addoption("--conformance-examples", type=int, default=25, metavar="N",
                     help="Hypothesis examples per property-based case (default 25)")
+    group.addoption("--conformance-shrink-budget", type=float, default=20.0, metavar="SECONDS",
+                    help="time a property case may spend shrinking a failure to a smaller example "
+                         "(default 20); the smallest found by then is reported")
     group.addoption("--conformance-report", metavar="DIR",
                     help="write a certification bundle to DIR: report.html, results.json, "
                          "junit.xml, manifest.json")
@@ -120,11 +123,21 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[BASELINE_KEY] = baseline.load(baseline_path)
     report_dir = config.getoption("conformance_report")
     if report_dir:
-        Path(report_dir).mkdir(parents=True, exist_ok=True)
+        _prepare_report_dir(Path(report_dir))
         if not config.option.xmlpath:
             config.option.xmlpath = str(Path(report_dir) / "junit.xml")
     config.args[:] = _case_args(config.args)
     config.pluginmanager.register(EndpointMode(config), "clickstream-endpoint-mode")
+
+
+def _prepare_report_dir(directory: Path) -> None:
+    """An empty bundle folder: an earlier bundle's files go, anyone else's stop the run."""
+    from reports.bundle import clear_bundle_dir
+    try:
+        clear_bundle_dir(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+    except (ValueError, OSError) as exc:
+        raise pytest.UsageError(f"--conformance-report: {exc}") from None
 
 
 def settings_from_options(config: pytest.Config) -> Settings:
@@ -149,6 +162,9 @@ def settings_from_options(config: pytest.Config) -> Settings:
     examples = config.getoption("conformance_examples")
     if examples < 1:
         raise pytest.UsageError(f"--conformance-examples must be at least 1, got {examples}")
+    shrink_budget = config.getoption("conformance_shrink_budget")
+    if not shrink_budget >= 0:
+        raise pytest.UsageError(f"--conformance-shrink-budget must be 0 or more seconds, got {shrink_budget}")
     profiles = {"core"}
     cookie = parse_cookie(config.getoption("auth_cookie"))
     if cookie:
@@ -169,7 +185,7 @@ def settings_from_options(config: pytest.Config) -> Settings:
     if sink_options and process_options:
         profiles.add("durability")
     return Settings(endpoint, app_id, cookie, origin, frozenset(profiles), timeout, examples,
-                    **sink_options, **process_options)
+                    shrink_budget=shrink_budget, **sink_options, **process_options)
 
 
 def collector_settings(config: pytest.Config) -> dict[str, Any]:
@@ -423,6 +439,7 @@ def redacted_options(config: pytest.Config, settings: Settings) -> dict[str, Any
         "profile": config.getoption("profile"),
         "request_timeout": settings.timeout,
         "conformance_examples": settings.examples,
+        "conformance_shrink_budget": settings.shrink_budget,
         "hypothesis_seed": config.getoption("hypothesis_seed", None),
         "baseline": config.getoption("baseline"),
         "sink": settings.sink.description if settings.sink is not None else None,

@@ -38,6 +38,7 @@ class Settings:
     profiles: frozenset[str] = frozenset({"core"})
     timeout: float = 10.0
     examples: int = 25
+    shrink_budget: float = 20.0  # seconds Hypothesis may spend shrinking one failure
     sink: Any = None                       # a conformance.sinks.Sink: the delivery profile is on
     sink_wait: float = 10.0                # how long read-back waits for a batching pipeline
     record_shape: Any = None               # a conformance.sinks.records.RecordShape

@@ -20,6 +20,9 @@ MANIFEST = "manifest.json"
 RESULTS = "results.json"
 REPORT = "report.html"
 MANIFEST_FORMAT = "clickstream-conformance/manifest@1"
+JUNIT = "junit.xml"
+# The files a bundle holds whatever its manifest says (junit.xml is written by pytest).
+OWN_FILES = frozenset({MANIFEST, RESULTS, REPORT, JUNIT})
 
 
 def write_bundle(directory: Path, results: dict[str, Any], secrets: Sequence[str] = ()) -> Path:
@@ -41,6 +44,26 @@ def write_bundle(directory: Path, results: dict[str, Any], secrets: Sequence[str
     for name, data in {**outputs, MANIFEST: manifest}.items():
         (directory / name).write_bytes(data)
     return directory
+
+
+def clear_bundle_dir(directory: Path) -> None:
+    """Make ``directory`` ready for a new bundle, so that no file of an earlier run
+    stays beside it: remove the files an earlier bundle holds (those its manifest
+    lists, and the bundle's own names). ValueError, before anything is removed, when
+    the folder holds files of anyone else."""
+    directory = Path(directory)
+    if not directory.exists():
+        return
+    if not directory.is_dir():
+        raise ValueError(f"{directory} is not a folder")
+    present = _bundle_files(directory) + ([MANIFEST] if (directory / MANIFEST).is_file() else [])
+    foreign = [name for name in present if name not in OWN_FILES | _listed_names(directory)]
+    if foreign:
+        more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+        raise ValueError(f"{directory} holds files that are not from a certification bundle "
+                         f"({', '.join(foreign[:3])}{more}); choose an empty or new folder")
+    for name in present:
+        (directory / name).unlink()
 
 
 def verify_bundle(directory: Path) -> list[str]:
@@ -119,6 +142,14 @@ def _listed_files(manifest: Any) -> dict[str, dict[str, Any]]:
     if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
         raise ValueError(f"not a {MANIFEST_FORMAT} manifest")
     return {entry["path"]: entry for entry in manifest["files"]}
+
+
+def _listed_names(directory: Path) -> set[str]:
+    """The files an earlier manifest in ``directory`` lists; none when it is unreadable."""
+    try:
+        return set(_listed_files(json.loads((directory / MANIFEST).read_text(encoding="utf-8"))))
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
 
 
 def _check_listed(directory: Path, name: str, entry: dict[str, Any]) -> list[str]:

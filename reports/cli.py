@@ -23,10 +23,15 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     compare = subparsers.add_parser(
         "compare", help="put several bundles side by side",
         description="Write one HTML page with the requirement matrix of several bundles, "
-                    "one column per collector.")
+                    "one column per collector. A bundle that fails `verify` is shown as "
+                    "UNVERIFIED in place of its verdict, and the command exits 1 unless "
+                    "--allow-unverified is given.")
     compare.add_argument("directories", metavar="DIR", type=Path, nargs="+", help="bundle directories")
     compare.add_argument("--output", "-o", metavar="FILE.html", type=Path, default=Path(DEFAULT_COMPARISON),
                          help=f"where to write the page (default {DEFAULT_COMPARISON})")
+    compare.add_argument("--allow-unverified", action="store_true",
+                         help="exit 0 even when a bundle fails verification (its column stays marked "
+                              "UNVERIFIED, with no verdict)")
     compare.set_defaults(func=run_compare)
 
 
@@ -58,7 +63,11 @@ def run_compare(args: argparse.Namespace) -> int:
     except OSError as exc:
         return _fail(f"compare: cannot write {args.output}: {exc}")
     print(args.output)
-    return 0
+    unverified = [d for d in args.directories if verify_bundle(d)]
+    for directory in unverified:
+        print(f"compare: {directory} fails verification (changed after it was written); "
+              "its column is marked UNVERIFIED", file=sys.stderr)
+    return 1 if unverified and not args.allow_unverified else 0
 
 
 def _fail(message: str) -> int:

@@ -9,6 +9,7 @@ from reports.bundle import RESULTS, verify_bundle
 from reports.markup import badge, esc, page
 
 RESULTS_FORMAT = "clickstream-conformance/results@1"
+UNVERIFIED = "UNVERIFIED"
 
 
 def compare_bundles(dirs: list[Path]) -> str:
@@ -44,15 +45,19 @@ def _matrix(bundles: list[dict[str, Any]]) -> str:
 
 
 def _column_head(bundle: dict[str, Any]) -> str:
+    label = f'<th class="collector"><div class="collector-label">{esc(bundle["label"])}</div>'
+    if bundle["problems"]:
+        # Whatever results.json claims, it is not what the run wrote: show no verdict.
+        problems = bundle["problems"]
+        return (label + f'<div class="badge verdict-badge o-unverified">{UNVERIFIED}</div>'
+                f'<div class="note">changed after it was written, {len(problems)} problem(s): '
+                f"{esc(problems[0])}. Its outcomes below are not evidence.</div></th>")
     verdict = bundle["results"].get("verdict") or {}
     text = verdict.get("text") or ("CONFORMANT" if verdict.get("conformant") else "NOT CONFORMANT")
     profiles = "<br>".join(f"{esc(p)}: {esc(v)}" for p, v in (verdict.get("profiles") or {}).items())
-    integrity = ("bundle untouched" if not bundle["problems"]
-                 else f"{len(bundle['problems'])} integrity problem(s): {bundle['problems'][0]}")
     colour = "o-pass" if verdict.get("conformant") else "o-fail"
-    return (f'<th class="collector"><div class="collector-label">{esc(bundle["label"])}</div>'
-            f'<div class="badge verdict-badge {colour}">{esc(text)}</div>'
-            f'<div class="note">{profiles}</div><div class="note">{esc(integrity)}</div></th>')
+    return (label + f'<div class="badge verdict-badge {colour}">{esc(text)}</div>'
+            f'<div class="note">{profiles}</div><div class="note">bundle untouched</div></th>')
 
 
 def _requirements(bundles: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -67,11 +72,16 @@ def _requirements(bundles: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _row(req: dict[str, Any], bundles: list[dict[str, Any]]) -> str:
     outcomes = [_outcome(bundle, req.get("id", "")) for bundle in bundles]
     differs = " differs" if len(set(outcomes)) > 1 else ""
-    cells = "".join(f'<td data-outcome="{esc(o)}">{badge(o)}</td>' for o in outcomes)
+    cells = "".join(_cell(o, unverified=bool(b["problems"])) for b, o in zip(bundles, outcomes))
     return (f'<tr class="requirement{differs}" data-requirement="{esc(req.get("id"))}">'
             f'<td><div class="req-id">{esc(req.get("id"))} <span class="badge level">{esc(req.get("level"))}</span>'
             f' <span class="note">{esc(req.get("profile"))}</span></div>'
             f'<div class="statement note">{esc(req.get("statement"))}</div></td>{cells}</tr>')
+
+
+def _cell(outcome: str, unverified: bool) -> str:
+    marker = ' class="unverified" title="from a bundle that fails verification"' if unverified else ""
+    return f'<td{marker} data-outcome="{esc(outcome)}">{badge(outcome)}</td>'
 
 
 def _outcome(bundle: dict[str, Any], requirement_id: str) -> str:

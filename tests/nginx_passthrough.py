@@ -206,13 +206,13 @@ def wait_until_listening(port: int, process: subprocess.Popen, timeout: float = 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"nginx exited with {process.returncode} before listening")
+            raise RuntimeError(f"{Path(str(process.args[0])).name} exited with {process.returncode} before listening")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
         except OSError:
             time.sleep(0.05)
-    raise RuntimeError(f"nginx did not listen on 127.0.0.1:{port} within {timeout} s")
+    raise RuntimeError(f"{Path(str(process.args[0])).name} did not listen on 127.0.0.1:{port} within {timeout} s")
 
 
 @dataclass
@@ -257,8 +257,13 @@ def start_nginx(nginx: str, workdir: Path, sink_port: int, sink_path: Path | Non
 
 def stop_nginx(process: subprocess.Popen) -> None:
     """Graceful quit (SIGQUIT), then SIGKILL if the master lingers."""
+    stop_server(process, signal.SIGQUIT)
+
+
+def stop_server(process: subprocess.Popen, first: signal.Signals) -> None:
+    """Ask a server process to stop with ``first``; SIGKILL if it lingers past 10 s."""
     if process.poll() is None:
-        process.send_signal(signal.SIGQUIT)
+        process.send_signal(first)
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:

@@ -96,6 +96,20 @@ def test_certify_endpoint_without_app_id_is_a_clear_error(tmp_path: Path) -> Non
     assert "Traceback" not in result.stderr
 
 
+def test_a_run_that_cannot_certify_names_no_report(tmp_path: Path, closed_port: int) -> None:
+    """An earlier bundle in the output folder is neither named nor touched."""
+    from reports.bundle import write_bundle
+    earlier = write_bundle(tmp_path / "conformance-report", {"format": "clickstream-conformance/results@1"})
+    before = {p.name: p.read_bytes() for p in earlier.iterdir()}
+    result = cli("certify", "--endpoint", f"http://127.0.0.1:{closed_port}/collect", "--app-id", "a",
+                 cwd=tmp_path, timeout=120)
+    assert result.returncode == 4
+    assert "cannot reach" in result.stderr and "no report named" in result.stderr
+    assert "report:" not in result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert {p.name: p.read_bytes() for p in earlier.iterdir()} == before
+
+
 def test_serve_prints_its_url_and_stores_what_it_accepts(tmp_path: Path) -> None:
     db = tmp_path / "c.sqlite3"
     proc = subprocess.Popen([*CLI, "serve", "--port", "0", "--db", str(db)], stdout=subprocess.PIPE,

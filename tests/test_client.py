@@ -13,6 +13,7 @@ from typing import Callable
 
 import pytest
 
+from conformance.checks import expect_empty_success_body
 from conformance.client import OUTCOMES, Client, Exchange, probe
 
 HandlerFn = Callable[[socket.socket, "RawServer"], None]
@@ -147,6 +148,53 @@ def ok_then_idle_close(conn: socket.socket, server: RawServer) -> None:
     """Answers one request as keep-alive, then closes as an idle timeout would."""
     server.requests.append(read_request(conn))
     conn.sendall(response("200 OK", b"first"))
+
+
+def stop_listening(server: RawServer) -> None:
+    """Refuse new connections from now on, as a process that exited would."""
+    server.stop.set()
+    try:
+        server._listener.shutdown(socket.SHUT_RDWR)  # wakes accept(); the port is closed
+    except OSError:
+        pass
+    server._listener.close()
+
+
+def ok_then_drop_the_next(conn: socket.socket, server: RawServer) -> None:
+    """Keep-alive for one request; the next one, on the same connection, is read and
+    dropped unanswered (a server closing at the moment the request arrives)."""
+    if server.connections == 1:
+        server.requests.append(read_request(conn))
+        conn.sendall(response("200 OK", b"first"))
+        read_request(conn)
+        return
+    keep_alive_ok(conn, server)
+
+
+def ok_then_die_on_the_next(conn: socket.socket, server: RawServer) -> None:
+    """Keep-alive for one request; the next one takes the whole server down."""
+    server.requests.append(read_request(conn))
+    conn.sendall(response("200 OK", b"first"))
+    read_request(conn)
+    stop_listening(server)
+
+
+def ok_then_die(conn: socket.socket, server: RawServer) -> None:
+    """Answers one request, then the whole server goes away while the client is idle."""
+    server.requests.append(read_request(conn))
+    conn.sendall(response("200 OK", b"first"))
+    stop_listening(server)
+
+
+def chunked_empty_ok_from_a_proxy(conn: socket.socket, server: RawServer) -> None:
+    """An empty 200 sent chunked, with the proxy's Server header and its backend's, keep-alive."""
+    while True:
+        try:
+            server.requests.append(read_request(conn))
+        except ConnectionError:
+            return
+        conn.sendall(b"HTTP/1.1 200 OK\r\nServer: Caddy\r\nServer: BaseHTTP/0.6\r\n"
+                     b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
 
 
 def huge_body(conn: socket.socket, server: RawServer) -> None:
@@ -310,6 +358,17 @@ def test_empty_post_sends_content_length_zero_and_get_sends_none(serve):
     assert get_head == b"GET /other HTTP/1.1\r\nHost: example.test\r\n\r\n"
 
 
+def test_an_empty_chunked_200_with_two_server_headers_is_an_empty_success(serve):
+    server = serve(chunked_empty_ok_from_a_proxy)
+    with Client(server.endpoint, timeout=2) as client:
+        answers = [client.send(body=b"[]") for _ in range(2)]
+    for ex in answers:
+        assert ex.status == 200 and ex.response_body_size == 0 and not ex.detail, ex
+        assert [v for n, v in ex.response_headers if n == "Server"] == ["Caddy", "BaseHTTP/0.6"]
+        expect_empty_success_body(ex)
+    assert server.connections == 1, "the chunked framing keeps the connection usable"
+
+
 def test_keep_alive_reuses_one_connection(serve):
     server = serve(keep_alive_ok)
     with Client(server.endpoint, timeout=2) as client:
@@ -320,7 +379,7 @@ def test_keep_alive_reuses_one_connection(serve):
     assert len(server.requests) == 2
 
 
-def test_stale_keep_alive_is_retried_once_on_a_fresh_connection(serve):
+def test_connection_closed_while_idle_is_replaced_before_sending(serve):
     server = serve(ok_then_idle_close)
     with Client(server.endpoint, timeout=2) as client:
         first = client.send(body=b"{}")
@@ -329,8 +388,38 @@ def test_stale_keep_alive_is_retried_once_on_a_fresh_connection(serve):
         second = client.send(body=b"{}")
     assert first.status == 200 and not first.retried
     assert second.outcome == "answered", second
-    assert second.status == 200 and second.retried
+    assert second.status == 200 and not second.retried, "the request went out once"
     assert server.connections == 2
+
+
+def test_connection_closed_as_the_request_went_out_is_retried_once(serve):
+    server = serve(ok_then_drop_the_next)
+    with Client(server.endpoint, timeout=2) as client:
+        first = client.send(body=b"{}")
+        second = client.send(body=b"{}")
+    assert first.status == 200 and not first.retried
+    assert second.outcome == "answered" and second.status == 200 and second.retried, second
+    assert server.connections == 2
+
+
+def test_a_collector_that_dies_on_a_kept_alive_request_is_a_reset_not_a_refusal(serve):
+    """The retry finds the port closed: this request took the collector down."""
+    server = serve(ok_then_die_on_the_next)
+    with Client(server.endpoint, timeout=2) as client:
+        client.send(body=b"{}")
+        second = client.send(body=b"fatal")
+    assert second.outcome == "reset" and second.retried, second
+    assert "went away while handling this request" in second.detail
+
+
+def test_a_collector_down_before_the_request_is_a_refusal(serve):
+    server = serve(ok_then_die)
+    with Client(server.endpoint, timeout=2) as client:
+        client.send(body=b"{}")
+        assert server.closed.wait(2)
+        time.sleep(0.05)  # let the FIN reach the client socket
+        second = client.send(body=b"{}")
+    assert second.outcome == "refused" and not second.retried, second
 
 
 def test_fresh_connection_is_never_retried(serve):

@@ -1,12 +1,19 @@
 """Correct collectors must pass: a suite that fails a correct collector is worse than none.
 
-Two very different correct collectors, each also read back (the delivery profile):
-  * the reference collector (validates at ingestion), with an auth cookie and a web
-    origin, run in the core profile and again with --profile strict; its events are
-    read from its SQLite database, one JSON text per event;
+Correct collectors on different HTTP stacks, each with its stack's own habits:
+  * the reference collector (aiohttp; validates at ingestion), with an auth cookie and
+    a web origin, run in the core profile and again with --profile strict; its events
+    are read back from its SQLite database (the delivery profile);
   * a pass-through collector built from Debian's nginx (tests/nginx_passthrough.py),
-    the shape of the deployed ingestion server, in the core profile; its sink keeps
-    one deployed-style request record (the body as sent) per line.
+    the shape of the deployed ingestion server, in the core and delivery profiles; its
+    sink keeps one deployed-style request record (the body as sent) per line;
+  * a collector on Python's http.server (tests/stacks/http_server.py): HTTP/1.0, 501
+    to every method it does not implement, 413 without reading the body;
+  * a PHP page behind Debian's Apache httpd (tests/stacks/apache_php.py): Apache's own
+    TRACE answer, 404s, 414s and keep-alive timeout;
+  * a server on Node.js' http module (tests/stacks/collect.js): a bare 400 and a closed
+    connection for BREW, empty 200s sent chunked, Connection: close after a 413.
+The last three run with the auth and web profiles too and must store what they accept.
 And the base of the kill matrix's delivery mutants: the reference collector with the
 recording middleware that stores deployed-style records, with nothing changed, under
 the matrix's own quick options: a mutant killed in delivery is killed by its change.
@@ -21,6 +28,8 @@ import re
 from pathlib import Path
 from typing import Sequence
 
+import pytest
+
 from conformance import catalog
 from conformance.collector.server import CollectorConfig, RunningCollector
 from tests.collector_helpers import gzip_base64, http_request
@@ -28,6 +37,10 @@ from tests.kill.matrix import run_mutant
 from tests.kill.mutants import APP_ID, AUTH_OPTIONS, COOKIE, ORIGIN, RECORDING_REFERENCE, WEB_OPTIONS
 from tests.kill.suite import SuiteRun, run_suite
 from tests.nginx_passthrough import NginxPassthrough, nginx_collector  # noqa: F401 (fixture)
+from tests.stacks.apache_php import apache_collector_factory  # noqa: F401 (fixture)
+from tests.stacks.common import CollectorSetup
+from tests.stacks.http_server import HttpServerCollector
+from tests.stacks.node_http import node_collector_factory  # noqa: F401 (fixture)
 
 # The default request timeout (10 s, as the Web SDK's): a correct collector on a busy
 # 2-core CI machine must not fail on a tight one. Fewer examples than the default 25
@@ -88,6 +101,40 @@ def test_recording_reference_passes_delivery_under_matrix_options(tmp_path: Path
     """The kill matrix's delivery mutants minus their change: must pass core and delivery."""
     run = run_mutant(RECORDING_REFERENCE, tmp_path)
     assert_conformant(run, ["core", "delivery"])
+
+
+def assert_stored_what_it_accepted(stored: list[dict], run: SuiteRun) -> None:
+    """The collector kept a record of every 200 the suite got for its appId."""
+    accepted = sum(1 for case in run.cases for ex in case["exchanges"]
+                   if ex["status"] == 200 and ex["method"] == "POST")
+    assert accepted and len(stored) >= accepted, f"{len(stored)} stored, at least {accepted} accepted"
+    assert all(f"appId={APP_ID}" in record["query"] for record in stored)
+
+
+ALL_PROFILES = (*AUTH_OPTIONS, *WEB_OPTIONS, *CORRECT_RUN_OPTIONS)
+
+
+def test_http_server_collector_passes_core_auth_and_web(tmp_path: Path) -> None:
+    setup = CollectorSetup((APP_ID,), COOKIE, (ORIGIN,), tmp_path / "store.jsonl")
+    with HttpServerCollector(setup) as collector:
+        run = run_suite(collector.url, tmp_path, ALL_PROFILES, quick=False)
+    assert_conformant(run, ["core", "auth", "web"])
+    assert_stored_what_it_accepted(collector.stored(), run)
+
+
+@pytest.mark.parametrize("factory", ["apache_collector_factory", "node_collector_factory"],
+                         ids=["apache-php", "node"])
+def test_server_process_collector_passes_core_auth_and_web(factory: str, request: pytest.FixtureRequest,
+                                                           tmp_path: Path) -> None:
+    """Collectors that run as server processes of their own (their fixtures skip when
+    the stack is not installed)."""
+    collector = request.getfixturevalue(factory)((APP_ID,), COOKIE, (ORIGIN,))
+    run = run_suite(collector.url, tmp_path, ALL_PROFILES, quick=False)
+    try:
+        assert_conformant(run, ["core", "auth", "web"])
+    except AssertionError as failure:
+        raise AssertionError(f"{failure}\n--- server log ---\n{collector.log_tail()}") from None
+    assert_stored_what_it_accepted(collector.stored(), run)
 
 
 def test_nginx_passthrough_passes_core_and_delivery(nginx_collector: NginxPassthrough, tmp_path: Path) -> None:  # noqa: F811

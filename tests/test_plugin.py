@@ -53,6 +53,8 @@ def test_endpoint_mode_runs_the_cases_not_the_callers_tests(pytester: pytest.Pyt
     (["--endpoint", "http://127.0.0.1:8080/collect", "--app-id", "a", "--origin", "shop.example"], "--origin must be"),
     (["--endpoint", "http://127.0.0.1:8080/collect", "--app-id", "a", "--request-timeout", "0"], "--request-timeout"),
     (["--endpoint", "http://127.0.0.1:8080/collect", "--app-id", "a", "--profile", "bogus"], "invalid choice"),
+    (["--endpoint", "http://127.0.0.1:8080/collect", "--app-id", "a", "--conformance-shrink-budget", "-1"],
+     "--conformance-shrink-budget"),
 ])
 def test_bad_options_get_one_clear_line(pytester: pytest.Pytester, args: list[str], fragment: str) -> None:
     assert_usage_error(run(pytester, *args), fragment)
@@ -147,3 +149,26 @@ def test_a_target_that_dies_mid_run_ends_fast_as_error(pytester: pytest.Pytester
     assert "[CS-ROBUST] CollectorDied" in out
     assert "ERROR" in out and "the target is down" in out
     assert time.monotonic() - started < 60
+
+
+def test_a_new_bundle_replaces_an_earlier_one_whole(pytester: pytest.Pytester, tiny_collector: TinyCollector) -> None:
+    from reports.bundle import verify_bundle, write_bundle
+    folder = pytester.path / "bundle"
+    folder.mkdir()
+    (folder / "notes-from-an-old-run.txt").write_text("listed in the old manifest")
+    write_bundle(folder, {"format": "clickstream-conformance/results@1"})
+    result = run(pytester, "--endpoint", tiny_collector.url, "--app-id", "shop_dev", "-k", "status",
+                 "--conformance-report", str(folder))
+    assert result.ret == 1  # a partial run, but a verdict and a bundle
+    assert not (folder / "notes-from-an-old-run.txt").exists()
+    assert verify_bundle(folder) == []
+    assert json.loads((folder / "results.json").read_text())["run"]["target"] == tiny_collector.url
+
+
+def test_a_folder_with_foreign_files_is_refused(pytester: pytest.Pytester, tiny_collector: TinyCollector) -> None:
+    folder = pytester.path / "mine"
+    folder.mkdir()
+    (folder / "thesis.tex").write_text("not ours")
+    result = run(pytester, "--endpoint", tiny_collector.url, "--app-id", "shop_dev", "--conformance-report", str(folder))
+    assert_usage_error(result, "thesis.tex")
+    assert [p.name for p in folder.iterdir()] == ["thesis.tex"]

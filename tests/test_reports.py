@@ -19,7 +19,7 @@ from conformance import catalog
 from conformance.client import Exchange
 from conformance.results import RunResults
 from conformance.target import Settings
-from reports.bundle import verify_bundle, write_bundle
+from reports.bundle import clear_bundle_dir, verify_bundle, write_bundle
 from reports.cli import add_commands
 from reports.compare import compare_bundles
 from reports.evidence import case_evidence_html
@@ -237,6 +237,18 @@ def leak(results: dict[str, Any], text: str) -> dict[str, Any]:
     return results
 
 
+def test_clearing_removes_an_earlier_bundle_and_refuses_foreign_files(bundle: Path) -> None:
+    (bundle / "stray.txt").write_text("not listed anywhere")
+    before = sorted(p.name for p in bundle.iterdir())
+    with pytest.raises(ValueError, match="stray.txt"):
+        clear_bundle_dir(bundle)
+    assert sorted(p.name for p in bundle.iterdir()) == before, "nothing removed on refusal"
+    (bundle / "stray.txt").unlink()
+    clear_bundle_dir(bundle)
+    assert list(bundle.iterdir()) == []
+    clear_bundle_dir(bundle / "not-yet-there")
+
+
 def test_a_secret_in_the_results_refuses_the_bundle(tmp_path: Path, passing: dict[str, Any]) -> None:
     directory = tmp_path / "bundle"
     directory.mkdir()
@@ -408,6 +420,23 @@ def test_compare_puts_collectors_side_by_side(tmp_path: Path, passing: dict[str,
     assert not Elements(page).tags & {"script", "link", "img"}
 
 
+def test_compare_shows_a_changed_bundle_as_unverified_not_by_its_claim(tmp_path: Path, passing: dict[str, Any],
+                                                                       failing: dict[str, Any]) -> None:
+    good = make_bundle(tmp_path / "good", passing)
+    forged = make_bundle(tmp_path / "forged", failing)
+    results = json.loads((forged / "results.json").read_text())
+    results["verdict"].update(conformant=True, text="CONFORMANT")
+    results["requirements"] = [{**r, "outcome": "PASS"} for r in results["requirements"]]
+    (forged / "results.json").write_text(json.dumps(results))
+    page = compare_bundles([good, forged])
+    heads = re.findall(r'<th class="collector">(.*?)</th>', page)
+    assert "CONFORMANT" in heads[0] and "UNVERIFIED" not in heads[0]
+    assert "UNVERIFIED" in heads[1] and "CONFORMANT" not in heads[1]
+    assert "results.json: sha256 differs" in heads[1]
+    row = re.search(r'data-requirement="CS-VALID-200">(.*?)</tr>', page).group(1)
+    assert re.findall(r'<td( class="unverified"[^>]*)? data-outcome', row)[1].startswith(' class="unverified"')
+
+
 def test_compare_names_a_bundle_it_cannot_read(tmp_path: Path, bundle: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -453,6 +482,19 @@ def test_compare_command(tmp_path: Path, passing: dict[str, Any], failing: dict[
     assert "no such directory" in err and str(tmp_path / "missing") in err
     assert run_command("compare", str(good), str(tmp_path), "--output", str(output)) == 2
     assert "cannot read results.json" in capsys.readouterr().err
+
+
+def test_compare_command_fails_on_an_unverified_bundle_unless_allowed(
+        tmp_path: Path, passing: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    good = make_bundle(tmp_path / "good", passing)
+    changed = make_bundle(tmp_path / "changed", passing)
+    (changed / "results.json").write_text((changed / "results.json").read_text().replace("PASS", "FAIL", 1))
+    output = tmp_path / "side-by-side.html"
+    assert run_command("compare", str(good), str(changed), "--output", str(output)) == 1
+    assert f"{changed} fails verification" in capsys.readouterr().err
+    assert "UNVERIFIED" in output.read_text()
+    assert run_command("compare", str(good), str(changed), "--output", str(output), "--allow-unverified") == 0
+    assert "UNVERIFIED" in output.read_text()
 
 
 def test_commands_are_wired_into_the_main_command(bundle: Path, capsys: pytest.CaptureFixture[str]) -> None:

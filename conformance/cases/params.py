@@ -53,6 +53,9 @@ def test_sequence_ids_out_of_order_are_accepted(target: Target) -> None:
 HEADER_SETS = {
     "x-forwarded-for": [("X-Forwarded-For", "101.188.67.134")],
     "x-forwarded-for-chain": [("X-Forwarded-For", "101.188.67.134, 10.0.0.1, 172.16.0.9")],
+    # IPv6 clients are common; a load balancer appends its own (IPv4) hop to their address.
+    "x-forwarded-for-ipv6": [("X-Forwarded-For", "2001:db8::7")],
+    "x-forwarded-for-ipv6-chain": [("X-Forwarded-For", "2001:db8::7, 10.0.0.1, 2001:db8:0:1::5")],
     "user-agent-android": [("User-Agent", "Mozilla/5.0 (Linux; Android 6.0; Nexus 5 Build/MRA58N) "
                                           "AppleWebKit/537.36 (KHTML, like Gecko) Chrome/116.0.0.0 Mobile Safari/537.36")],
     "user-agent-sdk": [("User-Agent", "python-requests/2.34.2")],
@@ -63,7 +66,7 @@ HEADER_SETS = {
 @pytest.mark.requirement(REQ)
 @pytest.mark.parametrize("extra", list(HEADER_SETS.values()), ids=list(HEADER_SETS))
 def test_optional_headers_are_accepted(target: Target, extra: list) -> None:
-    """X-Forwarded-For and User-Agent, as clients and forwarding servers send them."""
+    """X-Forwarded-For (IPv4, IPv6, chains) and User-Agent, as clients and forwarding servers send them."""
     target.post_valid(target.good_body(), REQ, headers=target.headers(extra=extra))
 
 

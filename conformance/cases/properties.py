@@ -7,51 +7,28 @@ Runs are reproducible: `--hypothesis-seed` is honoured, and `certify` fixes one.
 """
 from __future__ import annotations
 
-import functools
 from collections import Counter
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 
 from conformance.checks import expect_no_server_error, expect_status
-from conformance.failures import AcceptedInvalidData, CouldNotJudge, TooSlow
+from conformance.failures import AcceptedInvalidData
+from conformance.shrinking import PropertyGuard
 from conformance.target import Target
 from strategies import BODY_RULES, EVENT_RULES, batches, encode, invalid_batches, rule_kind
 
+# No "explain" phase: it sends many more requests after shrinking, only to point at
+# lines of the suite's own code.
+BOUNDED_PHASES = [phase for phase in Phase if phase != Phase.explain]
 SLOW_IS_FINE = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example,
                 HealthCheck.function_scoped_fixture]
 
 
-class Unjudgeable:
-    """Keeps Hypothesis from shrinking on a dead or hanging target (each attempt would
-    cost a timeout): the first CouldNotJudge or timeout is kept, later examples return
-    at once, and it is raised after the run."""
-
-    def __init__(self, target: Target) -> None:
-        self.target, self.error = target, None
-
-    def __enter__(self) -> "Unjudgeable":
-        return self
-
-    def guard(self, check):
-        @functools.wraps(check)
-        def guarded(*args, **kwargs):
-            if self.error is not None:
-                return
-            try:
-                check(*args, **kwargs)
-            except (CouldNotJudge, TooSlow) as exc:
-                self.error = exc
-        return guarded
-
-    def __exit__(self, *exc_info) -> None:
-        if self.error is not None and exc_info[0] is None:
-            raise self.error
-
-
 def property_settings(target: Target) -> settings:
     return settings(max_examples=target.settings.examples, deadline=None, database=None,
-                    suppress_health_check=SLOW_IS_FINE, report_multiple_bugs=False, print_blob=True)
+                    suppress_health_check=SLOW_IS_FINE, report_multiple_bugs=False, print_blob=True,
+                    phases=BOUNDED_PHASES)
 
 
 # (encoding, with hashCode) -> the requirement a rejection breaks
@@ -69,7 +46,7 @@ def test_generated_valid_batches_get_200(target: Target, encoding: str, with_has
     """Every generated valid batch (any documented field, Unicode text) -> exactly 200."""
     requirement = VARIANTS[(encoding, with_hash)]
 
-    unjudgeable = Unjudgeable(target)
+    unjudgeable = PropertyGuard(target)
 
     @property_settings(target)
     @given(batch=batches(min_events=1, max_events=5, app_id=target.app_id, tag=target.tag))
@@ -93,7 +70,7 @@ def test_generated_invalid_batches_are_survived(target: Target, scope: str) -> N
     strict = "CS-STRICT-EVENTS-4XX" if scope == "events" else "CS-STRICT-BODY-4XX"
     answers: Counter[tuple[str, str]] = Counter()
 
-    unjudgeable = Unjudgeable(target)
+    unjudgeable = PropertyGuard(target)
 
     @property_settings(target)
     @given(example=invalid_batches(rules=rules, app_id=target.app_id))

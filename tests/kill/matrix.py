@@ -46,6 +46,12 @@ def problems(mutant: Mutant, run: SuiteRun) -> list[str]:
     missed = mutant.breaks - failing
     if missed:
         found.append(f"not caught: {sorted(missed)} (failing: {sorted(failing)})")
+    if mutant.caught_by and not any(mutant.caught_by in case for r in mutant.breaks
+                                    for case in run.failed_cases(r)):
+        found.append(f"not caught by {mutant.caught_by} as a FAIL (failing cases: "
+                     f"{run.cases_with(['FAIL'])[:5]})")
+    if mutant.max_seconds is not None and run.seconds > mutant.max_seconds:
+        found.append(f"took {run.seconds:.0f} s, more than {mutant.max_seconds:.0f} s")
     unexpected = failing - mutant.breaks - mutant.collateral
     if unexpected and not mutant.any_collateral:
         found.append(f"imprecise: also failed {sorted(unexpected)}: "

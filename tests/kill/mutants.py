@@ -24,6 +24,7 @@ import binascii
 import gzip
 import hashlib
 import json
+import time
 import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -54,6 +55,11 @@ SINK_WAIT = "1"
 
 PrepareHook = Callable[[web.Request, web.StreamResponse], Awaitable[None]]
 
+# A run whose property cases fail against a history- or clock-dependent collector:
+# four variants, each bounded by the 5 s shrink budget the matrix gives (tests/kill/suite.py),
+# on top of a run of about 15 s. Unbounded, one variant took 22 s quiet and 300 s busy.
+MAX_PROPERTY_RUN = 90.0
+
 # Requirements whose cases demand a 200: breaking "valid data gets 200" in any way
 # drags these down together (the canary of the robustness cases is a valid POST too).
 ACCEPTANCE = frozenset({
@@ -70,6 +76,8 @@ class Mutant:
     collateral: frozenset[str] = frozenset()  # may also fail, as a consequence
     any_collateral: bool = False             # a crash legitimately errors everything after it
     warns: str | None = None                 # control: this SHOULD must WARN, and the run pass
+    caught_by: str = ""                      # when set, the case whose FAIL must name the break
+    max_seconds: float | None = None         # when set, the whole run must end within it
     options: tuple[str, ...] = ()            # extra suite options (and matching collector setup)
     config: dict[str, Any] = field(default_factory=dict)
     middlewares: tuple[Middleware, ...] = ()
@@ -267,9 +275,29 @@ async def crash_on_invalid_utf8(request: web.Request, handler: Handler) -> web.S
 
 
 @web.middleware
+async def exit_on_raw_gzip(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Dies without answering while handling raw gzip bytes sent with compression=gzip
+    (a base64 decoder that takes the process down), on the connection the request came in on."""
+    if _is_ingest(request) and asks_gzip(request):
+        request, body = await _peek_body(request)
+        if body is not None and body.startswith(b"\x1f\x8b"):
+            await request.app[SERVING_KEY].crash()
+    return await handler(request)
+
+
+@web.middleware
 async def server_error_on_odd_methods(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.method in ("PUT", "DELETE", "PATCH"):
         return _refuse(500, "Internal Server Error")
+    return await handler(request)
+
+
+@web.middleware
+async def unsupported_compression_501(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """501 Not Implemented to a POST naming a compression it does not support: 501 is
+    allowed for unknown methods only, never for POST."""
+    if request.method == "POST" and request.query.get("compression", "gzip").lower() not in ("", "gzip"):
+        return _refuse(501, "compression not implemented")
     return await handler(request)
 
 
@@ -368,6 +396,21 @@ def has_forwarding_chain(request: web.Request) -> bool:
     return "," in request.headers.get("X-Forwarded-For", "")
 
 
+def has_ipv6_forwarding(request: web.Request) -> bool:
+    """An IPv4-only address parser: any colon in X-Forwarded-For is "malformed"."""
+    return ":" in request.headers.get("X-Forwarded-For", "")
+
+
+FUTURE_TOLERANCE_MS = 10 * 60 * 1000
+
+
+def stamped_in_the_future(request: web.Request, body: bytes) -> bool:
+    """An event stamped more than 10 minutes ahead of this collector's clock."""
+    now = time.time() * 1000
+    return any(isinstance(e.get("timestamp"), (int, float)) and e["timestamp"] > now + FUTURE_TOLERANCE_MS
+               for e in _events(body))
+
+
 def has_500_attributes(request: web.Request, body: bytes) -> bool:
     """An off-by-one limit: 500 custom attributes refused (the document allows 500)."""
     return any(isinstance(e.get("attributes"), dict) and len(e["attributes"]) >= 500 for e in _events(body))
@@ -440,8 +483,13 @@ MUTANTS: tuple[Mutant, ...] = (
            frozenset({"CS-ROBUST"}), middlewares=(rewrite_status(413, 500, "body decodes to more than"),)),
     Mutant("odd_methods_500", "answers 500 to PUT, DELETE and PATCH",
            frozenset({"CS-ROBUST"}), middlewares=(server_error_on_odd_methods,)),
+    Mutant("post_501_unsupported_compression", "answers 501 to a POST with compression=deflate or br",
+           frozenset({"CS-ROBUST"}), middlewares=(unsupported_compression_501,)),
     Mutant("crash_after_invalid_utf8", "stops serving altogether after a body that is not UTF-8",
            frozenset({"CS-ROBUST"}), any_collateral=True, middlewares=(crash_on_invalid_utf8,)),
+    Mutant("exit_on_raw_gzip", "exits while handling a raw gzip body, on a kept-alive connection",
+           frozenset({"CS-ROBUST"}), any_collateral=True, middlewares=(exit_on_raw_gzip,),
+           caught_by="compression::test_other_encodings_are_observed[raw-gzip]"),
     Mutant("slow_large_batches", "takes 5 s to answer bodies over 400 KB (past the 2 s timeout)",
            frozenset({"CS-TIMELY"}), middlewares=(delay_when(is_large, 5.0),)),
     # --- event content -------------------------------------------------------------
@@ -456,7 +504,12 @@ MUTANTS: tuple[Mutant, ...] = (
            middlewares=(refuse_body_when(repeats_event_id, 409, "duplicate event_id"),)),
     Mutant("retry_refused", "refuses a body it already accepted (a client retry) with 409",
            frozenset({"CS-RETRY-200"}), collateral=frozenset({"CS-VALID-200", "CS-GZIP-200", "CS-HASH-200"}),
-           middlewares=(refuse_repeated_body(),)),
+           middlewares=(refuse_repeated_body(),), max_seconds=MAX_PROPERTY_RUN),
+    Mutant("future_events_refused", "refuses events stamped more than 10 minutes ahead of its clock",
+           # Only generated batches carry such stamps; whichever variant meets one first fails.
+           frozenset({"CS-VALID-200"}), collateral=frozenset({"CS-GZIP-200", "CS-HASH-200"}),
+           middlewares=(refuse_body_when(stamped_in_the_future, 400, "event timestamp in the future"),),
+           caught_by="properties::test_generated_valid_batches_get_200", max_seconds=MAX_PROPERTY_RUN),
     # --- optional parameters and headers ------------------------------------------
     Mutant("platform_required", "refuses requests without the platform parameter",
            frozenset({"CS-OPTIONAL-200"}), collateral=ACCEPTANCE - {"CS-OPTIONAL-200"},
@@ -470,6 +523,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("forwarding_chain_refused", "refuses an X-Forwarded-For with several addresses",
            frozenset({"CS-OPTIONAL-200"}),
            middlewares=(refuse_when(has_forwarding_chain, 400, "bad X-Forwarded-For"),)),
+    Mutant("forwarding_ipv6_refused", "refuses an IPv6 client address in X-Forwarded-For",
+           frozenset({"CS-OPTIONAL-200"}),
+           middlewares=(refuse_when(has_ipv6_forwarding, 400, "bad X-Forwarded-For"),)),
     # --- auth --------------------------------------------------------------------------
     Mutant("auth_ignored", "does not check the authentication cookie at all",
            frozenset({"CS-AUTH-COOKIE"}), options=AUTH_OPTIONS, config={"auth_cookie": None}),

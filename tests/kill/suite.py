@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 APP_ID = "shop_dev"
-# Short timeouts and few Hypothesis examples keep one run near 15 s.
-QUICK = ("--request-timeout", "2", "--conformance-examples", "5")
+# Short timeouts, few Hypothesis examples and a short shrink budget keep one run near 15 s.
+QUICK = ("--request-timeout", "2", "--conformance-examples", "5", "--conformance-shrink-budget", "5")
 
 
 @dataclass
@@ -65,6 +65,11 @@ class SuiteRun:
                     (case["outcome"] == "ERROR" and requirement in case["requirements"]):
                 names.append(case["case"])
         return names
+
+    def failed_cases(self, requirement: str) -> list[str]:
+        """The cases that FAILed (not ERRORed) on this requirement: a verdict, not a shrug."""
+        return [c["case"] for c in self.cases
+                if c["outcome"] == "FAIL" and (c.get("failure") or {}).get("requirement") == requirement]
 
     def summary(self) -> str:
         """The suite's own summary section, for assertion messages."""
