@@ -490,8 +490,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("exit_on_raw_gzip", "exits while handling a raw gzip body, on a kept-alive connection",
            frozenset({"CS-ROBUST"}), any_collateral=True, middlewares=(exit_on_raw_gzip,),
            caught_by="compression::test_other_encodings_are_observed[raw-gzip]"),
-    Mutant("slow_large_batches", "takes 5 s to answer bodies over 400 KB (past the 2 s timeout)",
-           frozenset({"CS-TIMELY"}), middlewares=(delay_when(is_large, 5.0),)),
+    Mutant("slow_large_batches", "takes 8 s to answer bodies over 400 KB (past the 4 s timeout)",
+           frozenset({"CS-TIMELY"}), middlewares=(delay_when(is_large, 8.0),)),
     # --- event content -------------------------------------------------------------
     Mutant("attributes_limit_off_by_one", "refuses events with 500 custom attributes",
            frozenset({"CS-LIMITS-200"}), collateral=frozenset({"CS-VALID-200", "CS-GZIP-200", "CS-HASH-200"}),
