@@ -108,6 +108,12 @@ REQUIREMENTS: tuple[Requirement, ...] = (
        "content-type among the allowed headers; the POST answer carries the same "
        "origin and credentials headers.",
        "Request endpoint; Request headers (browsers send credentials with the cookie)", "web"),
+    _R("CS-REPLAY-200", MUST,
+       "Every POST captured from the real Web SDK and from the solution's data generator "
+       "(immediate sends, multi-page loads, base64-gzip and plain batches), sent again "
+       "byte for byte with only the appId replaced by a registered one, is answered "
+       "with 200.",
+       "Request response; Request query parameters; Request body"),
     # --- SHOULD -------------------------------------------------------------
     _R("CS-OK-EMPTY", SHOULD,
        "A 200 answer has an empty body.",
