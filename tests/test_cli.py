@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from conformance import fixtures
 from tests.tiny_collector import TinyCollector
 
 SECRET = "s3cr3t-cookie-VALUE-4242"
@@ -124,9 +125,7 @@ def test_help_explains_every_command(tmp_path: Path) -> None:
 
 
 def test_validate_checks_a_fixture_file(tmp_path: Path) -> None:
-    fixture = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "websdk" / "requests.jsonl"
-    if not fixture.exists():
-        pytest.skip(f"fixture not found at {fixture}")
+    fixture = Path(str(fixtures.path_of("websdk")))
     result = cli("validate", str(fixture), cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-2000:]
     bad = tmp_path / "bad.json"
