@@ -95,7 +95,40 @@ class Sink:
 # nginx
 # =============================================================================
 
-def nginx_conf(workdir: Path, port: int, sink_port: int, app_id: str = APP_ID) -> str:
+def cors_conf(allow_origin: str | None) -> tuple[str, str, str]:
+    """(http-level map, location-level headers, preflight answer) for an allowed web
+    origin, as the deployed nginx answers browsers (real-world.md): the preflight gets
+    204 with the origin echoed and credentials allowed; 2xx answers carry the same two
+    headers. Other origins get no CORS header (nginx leaves out a header whose value
+    is empty). Nothing when no origin is allowed."""
+    if allow_origin is None:
+        return "", "", ""
+    http = f"""
+    map $http_origin $cors_origin {{
+        default  "";
+        "{allow_origin}"  $http_origin;
+    }}
+    map $cors_origin $cors_credentials {{
+        default  "true";
+        ""  "";
+    }}"""
+    headers = """
+            add_header Access-Control-Allow-Origin $cors_origin;
+            add_header Access-Control-Allow-Credentials $cors_credentials;"""
+    preflight = """
+            if ($request_method = OPTIONS) {
+                add_header Access-Control-Allow-Origin $cors_origin;
+                add_header Access-Control-Allow-Credentials $cors_credentials;
+                add_header Access-Control-Allow-Methods "GET, POST, OPTIONS";
+                add_header Access-Control-Allow-Headers "Content-Type";
+                return 204;
+            }"""
+    return http, headers, preflight
+
+
+def nginx_conf(workdir: Path, port: int, sink_port: int, app_id: str = APP_ID,
+               allow_origin: str | None = None) -> str:
+    cors_map, cors_headers, preflight = cors_conf(allow_origin)
     temp_paths = "\n".join(f"    {name}_temp_path {workdir / (name + '_temp')};" for name in TEMP_DIRS)
     # Workers need to write request bodies into the temp dir we own; as root nginx
     # would otherwise switch them to nobody.
@@ -122,6 +155,7 @@ http {{
         default  0;
         {app_id}  1;
     }}
+{cors_map}
 
     upstream sink {{
         server 127.0.0.1:{sink_port};
@@ -135,7 +169,7 @@ http {{
         location = /collect {{
             if ($app_allowed = 0) {{
                 return 403 "DefaultAction: Invalid request\\n";
-            }}
+            }}{preflight}{cors_headers}
             proxy_pass http://sink;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
@@ -189,12 +223,12 @@ class NginxPassthrough:
         return [line for line in self.error_log.splitlines() if any(lv in line for lv in levels)]
 
 
-def start_nginx(nginx: str, workdir: Path, sink_port: int) -> NginxPassthrough:
+def start_nginx(nginx: str, workdir: Path, sink_port: int, allow_origin: str | None = None) -> NginxPassthrough:
     for name in TEMP_DIRS:
         (workdir / f"{name}_temp").mkdir(parents=True, exist_ok=True)
     port = free_port()
     conf = workdir / "nginx.conf"
-    conf.write_text(nginx_conf(workdir, port, sink_port))
+    conf.write_text(nginx_conf(workdir, port, sink_port, allow_origin=allow_origin))
     check = subprocess.run([nginx, "-t", "-p", str(workdir), "-c", str(conf)],
                            capture_output=True, text=True, timeout=30)
     if check.returncode != 0:

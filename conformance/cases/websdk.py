@@ -10,6 +10,7 @@ a send answered 200 must also be in the sink.
 """
 from __future__ import annotations
 
+import re
 from typing import Iterator
 from urllib.parse import urlsplit
 
@@ -24,7 +25,7 @@ from conformance.websdk.driver import Browser, Scenario, ScenarioRun, Step, as_e
 
 SENDS, CORS = "CS-WEBSDK-SENDS", "CS-WEBSDK-CORS"
 LOSS, INTACT = "CS-DELIVERY-NO-LOSS", "CS-DELIVERY-INTACT"
-SHOWN = 6
+SHOWN = 3
 
 # Events a shop page records, in the SDK's own terms.
 SHOP_EVENTS = (
@@ -85,7 +86,9 @@ def run_scenario(target: Target, browser: Browser, scenario: Scenario, requireme
         bad = [(send, ex) for send, ex in zip(run.sends, exchanges) if not send.ok]
         lines = [f"{send.method} {send.url[:120]} ({send.event_count()} events) -> {send.outcome()}"
                  for send, _ in bad[:SHOWN]]
-        lines += [f"console {line[:300]}" for line in run.console[:SHOWN]]
+        if len(bad) > SHOWN:
+            lines.append(f"... and {len(bad) - SHOWN} more")
+        lines += [f"console {line}" for line in distinct_console(run.console)]
         first = bad[0][1] if bad else exchanges[0]
         raise SdkSendsFailed(requirement, "every send answered 200, and the SDK's failed-event and pending-event "
                              "stores empty at the end", f"{len(bad)} of {len(run.sends)} sends not answered 200 "
@@ -98,6 +101,14 @@ def run_scenario(target: Target, browser: Browser, scenario: Scenario, requireme
                  for event_id in event_ids_in((send.body or "").encode(), urlsplit(send.url).query)}
         judge_sent(target, acked)
     return run
+
+
+def distinct_console(lines: list[str], limit: int = 4) -> list[str]:
+    """The browser's distinct complaints (a CORS refusal says why), URLs folded away."""
+    seen: dict[str, None] = {}
+    for line in lines:
+        seen.setdefault(re.sub(r"'?https?://\S+?'? ", "<url> ", line)[:600], None)
+    return list(seen)[:limit]
 
 
 def expect_batched(run: ScenarioRun) -> None:
