@@ -40,8 +40,12 @@ def test_certify_without_endpoint_certifies_the_embedded_collector(embedded_bund
     results = json.loads((work / "bundle" / "results.json").read_text())
     assert results["verdict"]["conformant"] is True
     assert results["verdict"]["profiles"] == {"core": "PASS", "auth": "PASS", "web": "PASS", "strict": "NOT SELECTED",
-                                              "delivery": "PASS", "durability": "PASS"}
+                                              "delivery": "PASS", "durability": "PASS", "websdk": "NOT SELECTED"}
     assert results["run"]["seed"] is not None
+    # The captured traffic of real clients is replayed, one case per captured scenario.
+    replays = [c for c in results["cases"] if c["area"] == "replay"]
+    assert len(replays) == 45 and {c["outcome"] for c in replays} == {"PASS"}
+    assert "replay::test_captured_scenario_replayed_gets_200[datagen_gzip]" in {c["case"] for c in replays}
     # The embedded collector's database is the sink: every acknowledged event was read back.
     delivery = results["delivery"]["events"]
     assert delivery["acked"] > 1000 and delivery["found"] == delivery["acked"]
