@@ -11,6 +11,7 @@ it runs in the foreground (``daemon off``) as our child and listens on 127.0.0.1
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -257,17 +258,25 @@ def stop_nginx(process: subprocess.Popen) -> None:
         process.stderr.close()
 
 
-@pytest.fixture
-def nginx_collector(tmp_path: Path) -> Iterator[NginxPassthrough]:
-    """The nginx pass-through collector on 127.0.0.1; skips when nginx is not installed."""
+@contextlib.contextmanager
+def running_nginx(tmp_path: Path, allow_origin: str | None = None) -> Iterator[NginxPassthrough]:
+    """The nginx pass-through collector on 127.0.0.1 (answering browsers from
+    ``allow_origin`` when given); skips when nginx is not installed."""
     nginx = find_nginx()
     if nginx is None:
         pytest.skip("nginx is not installed (apt-get install nginx); the pass-through check needs it")
     workdir = tmp_path / "nginx"
     workdir.mkdir()
     with Sink() as sink:
-        collector = start_nginx(nginx, workdir, sink.port)
+        collector = start_nginx(nginx, workdir, sink.port, allow_origin=allow_origin)
         try:
             yield collector
         finally:
             stop_nginx(collector.process)
+
+
+@pytest.fixture
+def nginx_collector(tmp_path: Path) -> Iterator[NginxPassthrough]:
+    """The nginx pass-through collector on 127.0.0.1; skips when nginx is not installed."""
+    with running_nginx(tmp_path) as collector:
+        yield collector

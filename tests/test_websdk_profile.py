@@ -20,7 +20,7 @@ from tests.kill.matrix import problems, run_mutant
 from tests.kill.mutants import APP_ID, AUTH_OPTIONS, COOKIE
 from tests.kill.suite import run_suite
 from tests.kill.websdk_mutants import LOOPBACK_ORIGIN, WEBSDK_MUTANTS, WEBSDK_OPTIONS
-from tests.nginx_passthrough import Sink, find_nginx, start_nginx, stop_nginx
+from tests.nginx_passthrough import running_nginx
 from tests.test_correct_collectors import CORRECT_RUN_OPTIONS, assert_conformant
 
 
@@ -63,17 +63,8 @@ def test_reference_collector_passes_with_the_real_web_sdk(sdk: websdk.Installed,
 
 
 def test_nginx_passthrough_passes_with_the_real_web_sdk(sdk: websdk.Installed, tmp_path: Path) -> None:
-    nginx = find_nginx()
-    if nginx is None:
-        pytest.skip("nginx is not installed (apt-get install nginx); the pass-through check needs it")
-    workdir = tmp_path / "nginx"
-    workdir.mkdir()
-    with Sink() as sink:
-        collector = start_nginx(nginx, workdir, sink.port, allow_origin=LOOPBACK_ORIGIN)
-        try:
-            run = run_suite(collector.url, tmp_path, (*WEBSDK_OPTIONS, *CORRECT_RUN_OPTIONS), quick=False)
-        finally:
-            stop_nginx(collector.process)
+    with running_nginx(tmp_path, allow_origin=LOOPBACK_ORIGIN) as collector:
+        run = run_suite(collector.url, tmp_path, (*WEBSDK_OPTIONS, *CORRECT_RUN_OPTIONS), quick=False)
     assert_conformant(run, ["core", "web", "websdk"])
 
 

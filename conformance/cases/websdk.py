@@ -81,6 +81,8 @@ def run_scenario(target: Target, browser: Browser, scenario: Scenario, requireme
         if send.body is not None:
             target.track_valid(ex, ex._body, urlsplit(send.url).query)
     page = f"page at {origin}, {len(run.sends)} sends in {run.seconds:.1f} s"
+    if not run.settled:
+        page += " (still sending when the wait ended)"
     if not run.sends:
         raise CouldNotJudge(f"the SDK sent nothing ({page}); console: {'; '.join(run.console) or 'empty'}")
     if not run.sdk_content:
