@@ -10,7 +10,9 @@ or ``--origin`` is given; ``strict`` is chosen with ``--profile strict`` and tur
 "the collector rejects bad input" from an observation into a demand; ``delivery``
 switches on with ``--sink`` and judges what the collector stored, not only what it
 answered; ``durability`` also needs ``--collector-command`` (the suite owns the
-collector's process) and judges what survives a kill.
+collector's process) and judges what survives a kill; ``websdk`` is chosen with
+``--profile websdk`` and drives the real Web SDK in headless Chromium against the
+collector, judging by what the SDK itself concludes.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ MUST = "MUST"
 SHOULD = "SHOULD"
 INFO = "INFO"
 LEVELS = (MUST, SHOULD, INFO)
-PROFILES = ("core", "auth", "web", "strict", "delivery", "durability")
+PROFILES = ("core", "auth", "web", "strict", "delivery", "durability", "websdk")
 
 # Identity of the API document the catalog was written against.
 API_DOCUMENT = {
@@ -111,6 +113,12 @@ REQUIREMENTS: tuple[Requirement, ...] = (
        "content-type among the allowed headers; the POST answer carries the same "
        "origin and credentials headers.",
        "Request endpoint; Request headers (browsers send credentials with the cookie)", "web"),
+    _R("CS-REPLAY-200", MUST,
+       "Every POST captured from the real Web SDK and from the solution's data generator "
+       "(immediate sends, multi-page loads, base64-gzip and plain batches), sent again "
+       "byte for byte with only the appId replaced by a registered one, is answered "
+       "with 200.",
+       "Request response; Request query parameters; Request body"),
     # --- SHOULD -------------------------------------------------------------
     _R("CS-OK-EMPTY", SHOULD,
        "A 200 answer has an empty body.",
@@ -213,6 +221,17 @@ REQUIREMENTS: tuple[Requirement, ...] = (
        "How long the collector takes from its start to the first 200, and how many "
        "requests were in flight at each kill.",
        "Request response", "durability"),
+    # --- websdk profile: the real Web SDK in headless Chromium ------------------------
+    _R("CS-WEBSDK-SENDS", MUST,
+       "The real Web SDK, in headless Chromium on a page at the endpoint's origin, finds "
+       "every send successful (its failed-event and pending-event stores are empty at "
+       "the end): immediate sends, a batch flush, the flush when the page is hidden, and "
+       "an event with the largest attribute set the SDK allows.",
+       "Request response; Request headers; Event attributes", "websdk"),
+    _R("CS-WEBSDK-CORS", MUST,
+       "The same from a page at the allowed web origin: the browser lets the SDK's "
+       "credentialed cross-origin sends through, and the SDK finds each one successful.",
+       "Request endpoint; Request headers (browsers send credentials with the cookie)", "websdk"),
 )
 
 BY_ID: dict[str, Requirement] = {r.id: r for r in REQUIREMENTS}

@@ -32,7 +32,8 @@ REFERENCE_SINK_QUERY = "SELECT json FROM events"
 def pytest_args(args: argparse.Namespace, endpoint: str, app_id: str) -> list[str]:
     """The pytest command line equivalent to this certification."""
     out = Path(args.output)
-    argv = ["--endpoint", endpoint, "--app-id", app_id, "--profile", args.profile,
+    profiles = args.profile or ["core"]
+    argv = ["--endpoint", endpoint, "--app-id", app_id, *(f"--profile={p}" for p in profiles),
             "--request-timeout", str(args.request_timeout),
             f"--hypothesis-seed={args.seed}", "--conformance-report", str(out),
             "-p", "no:cacheprovider", "-q"]
@@ -40,6 +41,8 @@ def pytest_args(args: argparse.Namespace, endpoint: str, app_id: str) -> list[st
         argv += ["--auth-cookie", args.auth_cookie]
     if args.origin:
         argv += ["--origin", args.origin]
+    if args.websdk_version:
+        argv += ["--websdk-version", args.websdk_version]
     if args.baseline:
         argv += ["--baseline", args.baseline]
     if args.sink:
@@ -77,6 +80,10 @@ def _target(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
     from conformance.collector.cli import parse_auth_cookie
     # The embedded collector is ours to set up: switch on the auth and web profiles too.
     args.auth_cookie = args.auth_cookie or f"conformance_session={secrets.token_urlsafe(18)}"
+    if not args.origin and "websdk" in (args.profile or ()):
+        # The SDK's page needs an origin a browser sends the cookie from: the collector's own
+        # host (same site), since the embedded collector listens on plain http.
+        args.origin = f"http://127.0.0.1:{_free_port()}"
     args.origin = args.origin or EMBEDDED_ORIGIN
     app_id = args.app_id or EMBEDDED_APP_ID
     try:

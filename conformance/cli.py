@@ -4,6 +4,7 @@ Subcommands:
   certify       run the suite against a collector (default: the embedded reference
                 collector) and write a certification bundle
   serve         run the reference collector
+  setup websdk  install the real Web SDK for the websdk profile and find Chromium
   requirements  print the requirement catalog
   validate      check request bodies (or captured requests) against the schema
   verify        check that a certification bundle is untouched
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     _add_certify(sub)
     _add_serve(sub)
+    _add_setup(sub)
     req = sub.add_parser("requirements", help="print the requirement catalog")
     req.add_argument("--profile", choices=catalog.PROFILES, help="only this profile's requirements")
     req.set_defaults(func=run_requirements)
@@ -49,7 +51,10 @@ def _add_certify(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--app-id", metavar="ID", help="a registered appId (default shop_dev for the embedded collector)")
     p.add_argument("--auth-cookie", metavar="NAME=VALUE", help="the collector's auth cookie (auth profile)")
     p.add_argument("--origin", metavar="ORIGIN", help="an allowed web origin (web profile)")
-    p.add_argument("--profile", choices=("core", "strict"), default="core")
+    p.add_argument("--profile", choices=("core", "strict", "websdk"), action="append", default=None,
+                   help="core (default), strict or websdk (the real Web SDK in Chromium; set it up first with "
+                        "`clickstream-conformance setup websdk`); repeat to add several")
+    p.add_argument("--websdk-version", metavar="VERSION", help="the Web SDK version for --profile websdk")
     p.add_argument("--request-timeout", type=float, default=10.0, metavar="SECONDS")
     p.add_argument("--output", "-o", default="conformance-report", metavar="DIR",
                    help="bundle directory (default ./conformance-report)")
@@ -78,6 +83,43 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
                                    "that stores what it accepts in SQLite.")
     add_serve_arguments(p)
     p.set_defaults(func=run_serve)
+
+
+def _add_setup(sub: argparse._SubParsersAction) -> None:
+    from conformance.websdk import DEFAULT_VERSION, PACKAGE
+    p = sub.add_parser("setup", help="install what an optional profile needs (websdk)",
+                       description=f"websdk: install {PACKAGE} from the npm registry into a cache directory "
+                                   "($CLICKSTREAM_CONFORMANCE_CACHE, else ~/.cache/clickstream-conformance), "
+                                   "bundle it for the browser, and find the system Chromium. Exit 4 when npm, "
+                                   "Chromium or the browser driver is missing.")
+    p.add_argument("what", choices=("websdk",), help="what to set up")
+    p.add_argument("--websdk-version", default=DEFAULT_VERSION, metavar="VERSION",
+                   help=f"the {PACKAGE} version to install (default {DEFAULT_VERSION}, the captured one)")
+    p.set_defaults(func=run_setup)
+
+
+def run_setup(args: argparse.Namespace) -> int:
+    from conformance import websdk
+    found, missing = {}, []
+    for name, check in (("npm", websdk.find_npm), ("chromium", websdk.find_chromium), ("driver", websdk.check_driver)):
+        try:
+            found[name] = check()
+        except websdk.SetupError as exc:
+            missing.append(str(exc))
+    done = None
+    try:
+        done = None if missing else websdk.setup(websdk.check_version(args.websdk_version))
+    except websdk.SetupError as exc:
+        missing.append(str(exc))
+    if done is None:  # every problem at once, so one round of installs fixes them
+        for problem in missing:
+            print(f"setup websdk: {problem}", file=sys.stderr)
+        return 4
+    chromium, driver = found["chromium"], found["driver"]
+    print(f"{websdk.PACKAGE} {done.version} bundled at {done.bundle} (esbuild {done.esbuild})")
+    print(f"Chromium: {chromium}; driver: playwright {driver}")
+    print("ready: pytest --endpoint URL --app-id ID --origin ORIGIN --profile websdk")
+    return 0
 
 
 def _add_validate(sub: argparse._SubParsersAction) -> None:

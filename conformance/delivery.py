@@ -249,8 +249,12 @@ class Duplicates:
 
 
 def duplicates(ledger: Ledger, found: ReadBack) -> Duplicates:
+    """Only fresh event_ids: a shared sink holds a replayed (fixed) id once per run that
+    sent it, which says nothing about how this collector stores repeats."""
     result = Duplicates()
     for event_id, sends in ledger.acked.items():
+        if not ledger.is_fresh(event_id):
+            continue
         copies = len(found.copies.get(event_id, []))
         result.extra_copies += max(0, copies - len(sends))
         if len(sends) > 1:

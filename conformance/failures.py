@@ -110,6 +110,10 @@ class StoredRefusedEvents(ConformanceFailure):
     title = "Events of a refused request were stored"
 
 
+class SdkSendsFailed(ConformanceFailure):
+    title = "The real Web SDK found its sends failed and kept the events to send again"
+
+
 class CouldNotJudge(Exception):
     """The case could not reach a verdict: target refused, reset or is down."""
 

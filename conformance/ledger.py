@@ -11,7 +11,11 @@ judges the history afterwards against what the sink holds. Two kinds of entry:
   that some request got a 200 for are never counted as refused.
 
 Each run tags its event_ids (``strategies.tag_uuid``), so the events of earlier runs
-and other traffic in the same sink are never taken for this run's.
+and other traffic in the same sink are never taken for this run's. Requests replayed
+from real clients' captures carry fixed event_ids instead: a shared sink may already
+hold them from an earlier run. A copy found of such an id still shows the event was
+stored, but it cannot show that this run's request was (or was not) stored, nor how
+many times: such ids are left out of the refusal and duplicate accounts (``is_fresh``).
 """
 from __future__ import annotations
 
@@ -111,10 +115,16 @@ class Ledger:
             return False
         return event_id.startswith(self.tag) or event_id in self.acked or event_id in self.refused
 
+    def is_fresh(self, event_id: str) -> bool:
+        """Whether only this run can have stored this event_id: it carries the run's tag.
+        A fixed id (a replayed capture) may have been stored by any earlier run."""
+        return event_id.startswith(self.tag)
+
     def refused_only(self) -> dict[str, Send]:
-        """Events refused and never answered 200 in any request: they must not be stored."""
+        """Events refused and never answered 200 in any request: they must not be stored.
+        Only fresh ids: a copy of a fixed one may come from an earlier run's 200."""
         with self._lock:
-            return {i: s for i, s in self.refused.items() if i not in self.answered_200}
+            return {i: s for i, s in self.refused.items() if i not in self.answered_200 and self.is_fresh(i)}
 
     def unknown(self, event_ids: Iterable[str]) -> list[str]:
         """Tagged ids the run never sent: a store that re-encodes event_ids makes them."""

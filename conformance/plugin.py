@@ -54,9 +54,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "The value never appears in output or reports")
     group.addoption("--origin", metavar="ORIGIN",
                     help="a web origin the collector allows, e.g. https://shop.example; turns on the web (CORS) profile")
-    group.addoption("--profile", choices=("core", "strict"), default="core",
-                    help="core (default) or strict: strict also demands that invalid events and "
-                         "malformed bodies are refused with 4xx (collectors that validate at ingestion)")
+    group.addoption("--profile", choices=("core", "strict", "websdk"), action="append", metavar="PROFILE",
+                    help="core (default), strict or websdk; repeat to add several. strict also demands "
+                         "that invalid events and malformed bodies are refused with 4xx (collectors that "
+                         "validate at ingestion); websdk drives the real Web SDK in headless Chromium "
+                         "against the collector (needs --origin and `clickstream-conformance setup websdk`)")
+    group.addoption("--websdk-version", metavar="VERSION",
+                    help="the @aws/clickstream-web version the websdk profile drives (default 0.12.6, "
+                         "the captured one; set it up first with `clickstream-conformance setup websdk "
+                         "--websdk-version VERSION`)")
     group.addoption("--request-timeout", type=float, default=10.0, metavar="SECONDS",
                     help="how long each request may take (default 10, as the Web SDK)")
     group.addoption("--conformance-examples", type=int, default=25, metavar="N",
@@ -176,8 +182,12 @@ def settings_from_options(config: pytest.Config) -> Settings:
             raise pytest.UsageError(f"--origin must be a scheme and host like https://shop.example, got {origin!r}")
         origin = origin.rstrip("/")
         profiles.add("web")
-    if config.getoption("profile") == "strict":
+    chosen = chosen_profiles(config)
+    if "strict" in chosen:
         profiles.add("strict")
+    websdk_options = websdk_settings(config, endpoint, origin, cookie) if "websdk" in chosen else {}
+    if websdk_options:
+        profiles.add("websdk")
     sink_options = sink_settings(config)
     if sink_options:
         profiles.add("delivery")
@@ -185,7 +195,35 @@ def settings_from_options(config: pytest.Config) -> Settings:
     if sink_options and process_options:
         profiles.add("durability")
     return Settings(endpoint, app_id, cookie, origin, frozenset(profiles), timeout, examples,
-                    shrink_budget=shrink_budget, **sink_options, **process_options)
+                    shrink_budget=shrink_budget, **sink_options, **process_options, **websdk_options)
+
+
+def chosen_profiles(config: pytest.Config) -> list[str]:
+    """The --profile values given (core when none)."""
+    return sorted(set(config.getoption("profile") or ["core"]))
+
+
+def websdk_settings(config: pytest.Config, endpoint: str, origin: str | None,
+                    cookie: tuple[str, str] | None) -> dict[str, Any]:
+    """What the websdk profile needs, checked before any case runs: one line each."""
+    from conformance import websdk
+    if origin is None:
+        raise pytest.UsageError("--profile websdk needs --origin ORIGIN, a web origin the collector allows: "
+                                "the suite serves the SDK's page from it for the cross-origin send")
+    end, page = urlsplit(endpoint), urlsplit(origin)
+    if cookie and end.scheme == "http" and (page.scheme, page.hostname) != (end.scheme, end.hostname):
+        # A browser sends a cookie cross-site only if it is Secure, which needs https.
+        raise pytest.UsageError(f"--profile websdk with --auth-cookie: a browser sends no cookie from {origin} "
+                                f"to the http endpoint {endpoint} (another site); give an --origin on the "
+                                f"endpoint's host, e.g. http://{end.hostname}:8124, or an https endpoint")
+    version = config.getoption("websdk_version") or websdk.DEFAULT_VERSION
+    try:
+        sdk = websdk.installed(version)
+        chromium = websdk.find_chromium()
+        driver = websdk.check_driver()
+    except websdk.SetupError as exc:
+        raise pytest.UsageError(f"--profile websdk: {exc}") from None
+    return {"websdk": sdk, "chromium": chromium, "websdk_driver": driver}
 
 
 def collector_settings(config: pytest.Config) -> dict[str, Any]:
@@ -436,7 +474,7 @@ def redacted_options(config: pytest.Config, settings: Settings) -> dict[str, Any
         "app_id": settings.app_id,
         "auth_cookie": f"{cookie[0]}=<redacted>" if cookie else None,
         "origin": settings.origin,
-        "profile": config.getoption("profile"),
+        "profile": ",".join(chosen_profiles(config)),
         "request_timeout": settings.timeout,
         "conformance_examples": settings.examples,
         "conformance_shrink_budget": settings.shrink_budget,
@@ -448,6 +486,7 @@ def redacted_options(config: pytest.Config, settings: Settings) -> dict[str, Any
         "collector_command": _redact(settings.collector_command, settings.secrets),
         "durability_kills": settings.durability_kills if settings.collector_command else None,
         "durability_seed": settings.durability_seed if settings.collector_command else None,
+        "websdk_version": settings.websdk.version if settings.websdk else None,
     }
 
 
@@ -462,7 +501,8 @@ def _redact(text: str | None, secrets: tuple[str, ...]) -> str | None:
 def _profile_skip_reason(profiles: list[str]) -> str:
     hints = {"auth": "give --auth-cookie NAME=VALUE", "web": "give --origin ORIGIN",
              "strict": "give --profile strict", "delivery": "give --sink SPEC",
-             "durability": "give --sink SPEC and --collector-command CMD"}
+             "durability": "give --sink SPEC and --collector-command CMD",
+             "websdk": "give --profile websdk and --origin ORIGIN"}
     return "profile not selected: " + ", ".join(f"{p} ({hints.get(p, '')})" for p in profiles)
 
 

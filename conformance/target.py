@@ -47,6 +47,9 @@ class Settings:
     collector_ready_timeout: float = 30.0
     durability_kills: int = 3
     durability_seed: int = 0
+    websdk: Any = None                     # a conformance.websdk.Installed: the websdk profile is on
+    chromium: str | None = None            # the system Chromium the websdk profile drives
+    websdk_driver: str = ""                # the browser driver's version
 
     @property
     def secrets(self) -> tuple[str, ...]:

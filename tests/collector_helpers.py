@@ -9,14 +9,12 @@ import json
 import socket
 import time
 import uuid
-from pathlib import Path
 from typing import Any, Iterable
 from urllib.parse import parse_qs, urlsplit
 
+from conformance import fixtures
+
 APP_ID = "shop_dev"
-SHARED_DIR = Path(__file__).parents[1].parent / "shared"
-FIXTURE_FILES = (SHARED_DIR / "fixtures" / "websdk" / "requests.jsonl",
-                 SHARED_DIR / "fixtures" / "datagen" / "requests.jsonl")
 JSON_UTF8 = "application/json; charset=utf-8"
 _DROP = object()  # an override value meaning "leave this field out"
 
@@ -110,11 +108,8 @@ def status_code(status_line: str) -> int:
 # --- captured fixtures --------------------------------------------------------
 
 def load_fixture_requests() -> list[dict[str, Any]]:
-    rows = []
-    for path in FIXTURE_FILES:
-        with path.open(encoding="utf-8") as handle:
-            rows += [json.loads(line) for line in handle if line.strip()]
-    return rows
+    """The captured requests the package ships (copies of shared/fixtures)."""
+    return [row.to_dict() for row in fixtures.load_all()]
 
 
 def captured_header(row: dict[str, Any], name: str) -> str | None:

@@ -19,6 +19,7 @@ it runs in the foreground (``daemon off``) as our child and listens on 127.0.0.1
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -136,7 +137,40 @@ class Sink:
 # nginx
 # =============================================================================
 
-def nginx_conf(workdir: Path, port: int, sink_port: int, app_id: str = APP_ID) -> str:
+def cors_conf(allow_origin: str | None) -> tuple[str, str, str]:
+    """(http-level map, location-level headers, preflight answer) for an allowed web
+    origin, as the deployed nginx answers browsers (real-world.md): the preflight gets
+    204 with the origin echoed and credentials allowed; 2xx answers carry the same two
+    headers. Other origins get no CORS header (nginx leaves out a header whose value
+    is empty). Nothing when no origin is allowed."""
+    if allow_origin is None:
+        return "", "", ""
+    http = f"""
+    map $http_origin $cors_origin {{
+        default  "";
+        "{allow_origin}"  $http_origin;
+    }}
+    map $cors_origin $cors_credentials {{
+        default  "true";
+        ""  "";
+    }}"""
+    headers = """
+            add_header Access-Control-Allow-Origin $cors_origin;
+            add_header Access-Control-Allow-Credentials $cors_credentials;"""
+    preflight = """
+            if ($request_method = OPTIONS) {
+                add_header Access-Control-Allow-Origin $cors_origin;
+                add_header Access-Control-Allow-Credentials $cors_credentials;
+                add_header Access-Control-Allow-Methods "GET, POST, OPTIONS";
+                add_header Access-Control-Allow-Headers "Content-Type";
+                return 204;
+            }"""
+    return http, headers, preflight
+
+
+def nginx_conf(workdir: Path, port: int, sink_port: int, app_id: str = APP_ID,
+               allow_origin: str | None = None) -> str:
+    cors_map, cors_headers, preflight = cors_conf(allow_origin)
     temp_paths = "\n".join(f"    {name}_temp_path {workdir / (name + '_temp')};" for name in TEMP_DIRS)
     # Workers need to write request bodies into the temp dir we own; as root nginx
     # would otherwise switch them to nobody.
@@ -163,6 +197,7 @@ http {{
         default  0;
         {app_id}  1;
     }}
+{cors_map}
 
     upstream sink {{
         server 127.0.0.1:{sink_port};
@@ -176,7 +211,7 @@ http {{
         location = /collect {{
             if ($app_allowed = 0) {{
                 return 403 "DefaultAction: Invalid request\\n";
-            }}
+            }}{preflight}{cors_headers}
             proxy_pass http://sink;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
@@ -234,12 +269,13 @@ class NginxPassthrough:
         return [line for line in self.error_log.splitlines() if any(lv in line for lv in levels)]
 
 
-def start_nginx(nginx: str, workdir: Path, sink_port: int, sink_path: Path | None = None) -> NginxPassthrough:
+def start_nginx(nginx: str, workdir: Path, sink_port: int, sink_path: Path | None = None,
+                allow_origin: str | None = None) -> NginxPassthrough:
     for name in TEMP_DIRS:
         (workdir / f"{name}_temp").mkdir(parents=True, exist_ok=True)
     port = free_port()
     conf = workdir / "nginx.conf"
-    conf.write_text(nginx_conf(workdir, port, sink_port))
+    conf.write_text(nginx_conf(workdir, port, sink_port, allow_origin=allow_origin))
     check = subprocess.run([nginx, "-t", "-p", str(workdir), "-c", str(conf)],
                            capture_output=True, text=True, timeout=30)
     if check.returncode != 0:
@@ -273,17 +309,25 @@ def stop_server(process: subprocess.Popen, first: signal.Signals) -> None:
         process.stderr.close()
 
 
-@pytest.fixture
-def nginx_collector(tmp_path: Path) -> Iterator[NginxPassthrough]:
-    """The nginx pass-through collector on 127.0.0.1; skips when nginx is not installed."""
+@contextlib.contextmanager
+def running_nginx(tmp_path: Path, allow_origin: str | None = None) -> Iterator[NginxPassthrough]:
+    """The nginx pass-through collector on 127.0.0.1 (answering browsers from
+    ``allow_origin`` when given); skips when nginx is not installed."""
     nginx = find_nginx()
     if nginx is None:
         pytest.skip("nginx is not installed (apt-get install nginx); the pass-through check needs it")
     workdir = tmp_path / "nginx"
     workdir.mkdir()
     with Sink(workdir / "sink.jsonl") as sink:
-        collector = start_nginx(nginx, workdir, sink.port, sink.path)
+        collector = start_nginx(nginx, workdir, sink.port, sink.path, allow_origin=allow_origin)
         try:
             yield collector
         finally:
             stop_nginx(collector.process)
+
+
+@pytest.fixture
+def nginx_collector(tmp_path: Path) -> Iterator[NginxPassthrough]:
+    """The nginx pass-through collector on 127.0.0.1; skips when nginx is not installed."""
+    with running_nginx(tmp_path) as collector:
+        yield collector

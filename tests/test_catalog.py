@@ -123,3 +123,13 @@ def test_readme_lists_every_requirement() -> None:
 def test_ci_runs_the_readme_test_command() -> None:
     assert TEST_COMMAND in README.read_text()
     assert TEST_COMMAND in (README.parent / ".ci" / "run").read_text()
+
+
+def test_shipped_fixtures_are_the_shared_captures_byte_for_byte() -> None:
+    """conformance/fixtures holds copies of shared/fixtures: they must not drift."""
+    from conformance import fixtures
+    for source in fixtures.SOURCES:
+        shared = SHARED / "fixtures" / source / "requests.jsonl"
+        if not shared.exists():
+            pytest.skip(f"shared fixtures not found at {shared}")
+        assert fixtures.path_of(source).read_bytes() == shared.read_bytes(), source

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from conformance import fixtures
 from tests.tiny_collector import TinyCollector
 
 SECRET = "s3cr3t-cookie-VALUE-4242"
@@ -39,8 +40,12 @@ def test_certify_without_endpoint_certifies_the_embedded_collector(embedded_bund
     results = json.loads((work / "bundle" / "results.json").read_text())
     assert results["verdict"]["conformant"] is True
     assert results["verdict"]["profiles"] == {"core": "PASS", "auth": "PASS", "web": "PASS", "strict": "NOT SELECTED",
-                                              "delivery": "PASS", "durability": "PASS"}
+                                              "delivery": "PASS", "durability": "PASS", "websdk": "NOT SELECTED"}
     assert results["run"]["seed"] is not None
+    # The captured traffic of real clients is replayed, one case per captured scenario.
+    replays = [c for c in results["cases"] if c["area"] == "replay"]
+    assert len(replays) == 45 and {c["outcome"] for c in replays} == {"PASS"}
+    assert "replay::test_captured_scenario_replayed_gets_200[datagen_gzip]" in {c["case"] for c in replays}
     # The embedded collector's database is the sink: every acknowledged event was read back.
     delivery = results["delivery"]["events"]
     assert delivery["acked"] > 1000 and delivery["found"] == delivery["acked"]
@@ -138,9 +143,7 @@ def test_help_explains_every_command(tmp_path: Path) -> None:
 
 
 def test_validate_checks_a_fixture_file(tmp_path: Path) -> None:
-    fixture = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "websdk" / "requests.jsonl"
-    if not fixture.exists():
-        pytest.skip(f"fixture not found at {fixture}")
+    fixture = Path(str(fixtures.path_of("websdk")))
     result = cli("validate", str(fixture), cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-2000:]
     bad = tmp_path / "bad.json"

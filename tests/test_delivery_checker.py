@@ -156,3 +156,21 @@ def test_only_this_runs_tagged_ids_count_as_refused() -> None:
     fixed = {**event(5), "event_id": "0"}
     ledger.any_send(json.dumps([fixed, event(6)]).encode(), "appId=x", exchange(400), "validation::case")
     assert set(ledger.refused_only()) == {event(6)["event_id"]}
+
+
+def test_a_replayed_capture_in_a_shared_sink_is_found_but_not_judged_as_a_repeat_or_refusal(
+        tmp_path: Path) -> None:
+    """Replayed captures carry fixed event_ids: a second run against the same sink finds
+    the first run's copies. They count as found, never as extra copies or stored refusals."""
+    fixed = {**event(5), "event_id": "860e1e2f-7c53-4994-8d0d-d30d5cf6d862"}
+    refused_fixed = {**event(6), "event_id": "760e1e2f-7c53-4994-8d0d-d30d5cf6d862"}
+    ledger = history([fixed])
+    ledger.valid_send([fixed], exchange(200), "replay::retry")  # sent twice in this run
+    ledger.any_send(json.dumps([refused_fixed]).encode(), "appId=nope", exchange(403), "replay::x")
+    earlier_runs = [fixed, fixed, refused_fixed]  # an at-least-once sink, written by two runs before
+    found, problems = judge(tmp_path, ledger, [*earlier_runs, fixed, fixed])
+    assert problems == [] and len(found.copies[fixed["event_id"]]) == 4
+    assert refused_problems(ledger, found) == [] and ledger.refused_only() == {}
+    dups = duplicates(ledger, found)
+    assert (dups.repeated, dups.extra_copies) == (0, 0)
+    assert not ledger.is_fresh(fixed["event_id"]) and ledger.is_fresh(event(1)["event_id"])

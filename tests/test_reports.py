@@ -159,7 +159,7 @@ def test_sample_results_are_what_the_verdict_needs(passing: dict[str, Any], fail
     assert passing["verdict"]["text"] == "CONFORMANT", passing["verdict"]["reasons"]
     assert passing["verdict"]["profiles"] == {"core": "PASS", "auth": "PASS", "web": "NOT SELECTED",
                                               "strict": "NOT SELECTED", "delivery": "NOT SELECTED",
-                                              "durability": "NOT SELECTED"}
+                                              "durability": "NOT SELECTED", "websdk": "NOT SELECTED"}
     assert failing["verdict"]["text"] == "NOT CONFORMANT"
     assert failing["verdict"]["profiles"]["core"] == "FAIL"
 
@@ -324,7 +324,7 @@ def test_a_failing_report_says_why(failing: dict[str, Any]) -> None:
     reasons = [re.sub(r"<[^>]+>", "", r) for r in re.findall(r"<li>(.*?)</li>", banner.split('class="reasons"')[1])]
     assert reasons == ["FAIL status::test_cs_valid_200", "ERROR status::test_cs_robust"]
     assert f'href="#{case_anchor("status::test_cs_valid_200")}"' in banner  # a reason leads to its evidence
-    assert "20 cases: 11 PASS, 1 FAIL, 1 WARN, 4 INFO, 1 ERROR, 2 SKIP" in banner
+    assert "21 cases: 12 PASS, 1 FAIL, 1 WARN, 4 INFO, 1 ERROR, 2 SKIP" in banner
 
 
 def test_report_counts_cases_by_level_and_outcome(failing: dict[str, Any]) -> None:

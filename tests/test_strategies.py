@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import ast
-import json
 import sys
 import time
 from pathlib import Path
@@ -14,6 +13,7 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 import strategies as cs
+from conformance import fixtures
 from strategies.events import truncate_utf16
 from strategies.rules import (
     MAX_CUSTOM_ATTRIBUTES,
@@ -23,8 +23,6 @@ from strategies.rules import (
 )
 from strategies.validate import validate_bytes
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-WEBSDK = SHARED / "fixtures" / "websdk" / "requests.jsonl"
 STRATEGIES_DIR = Path(cs.__file__).resolve().parent
 
 # Generation of long text and big dicts is slow on 2 cores; keep runs short and deadline-free.
@@ -156,9 +154,8 @@ def test_decode_body_names_what_is_wrong() -> None:
 
 
 def websdk_requests() -> list[dict]:
-    if not WEBSDK.exists():
-        pytest.skip(f"fixture {WEBSDK} is missing")
-    return [json.loads(line) for line in WEBSDK.read_text(encoding="utf-8").splitlines() if line.strip()]
+    """The Web SDK's captured requests, as the package ships them."""
+    return [row.to_dict() for row in fixtures.load("websdk")]
 
 
 def test_hash_code_matches_the_real_web_sdk() -> None:

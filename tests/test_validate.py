@@ -9,17 +9,12 @@ from pathlib import Path
 import pytest
 
 import strategies as cs
+from conformance import fixtures
 from strategies.validate import main, validate_bytes
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-FIXTURES = {name: SHARED / "fixtures" / name / "requests.jsonl" for name in ("websdk", "datagen")}
-
-
 def fixture(name: str) -> Path:
-    path = FIXTURES[name]
-    if not path.exists():
-        pytest.skip(f"fixture {path} is missing")
-    return path
+    """The captured requests the package ships (copies of shared/fixtures)."""
+    return Path(str(fixtures.path_of(name)))
 
 
 def event(**changes: object) -> dict:
@@ -125,7 +120,7 @@ def test_base64_gzip_body_is_decoded_before_validation() -> None:
 # --- the captured fixtures ------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", sorted(FIXTURES))
+@pytest.mark.parametrize("name", fixtures.SOURCES)
 def test_fixture_bodies_have_no_errors(name: str) -> None:
     report = cs.validate_file(fixture(name))
     assert report.problem is None

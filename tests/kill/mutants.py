@@ -64,7 +64,7 @@ MAX_PROPERTY_RUN = 90.0
 # drags these down together (the canary of the robustness cases is a valid POST too).
 ACCEPTANCE = frozenset({
     "CS-VALID-200", "CS-SIZE-ACCEPT", "CS-GZIP-200", "CS-HASH-200", "CS-OPTIONAL-200",
-    "CS-LIMITS-200", "CS-RETRY-200", "CS-ROBUST",
+    "CS-LIMITS-200", "CS-RETRY-200", "CS-ROBUST", "CS-REPLAY-200",
 })
 
 
@@ -392,6 +392,10 @@ def is_large(request: web.Request) -> bool:
     return (request.content_length or 0) > 400_000
 
 
+def is_headless_browser(request: web.Request) -> bool:
+    return "HeadlessChrome" in request.headers.get("User-Agent", "")
+
+
 def has_forwarding_chain(request: web.Request) -> bool:
     return "," in request.headers.get("X-Forwarded-For", "")
 
@@ -456,7 +460,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("no_size_limit", "accepts bodies of any size (limit 64 MiB)",
            frozenset({"CS-SIZE-413"}), config={"max_body": 64 * 1024 * 1024}),
     Mutant("limit_too_low", "refuses bodies past 500,000 bytes with 413",
-           frozenset({"CS-SIZE-ACCEPT"}), collateral=frozenset({"CS-GZIP-200", "CS-LIMITS-200"}),
+           frozenset({"CS-SIZE-ACCEPT"}), collateral=frozenset({"CS-REPLAY-200", "CS-GZIP-200", "CS-LIMITS-200"}),
            config={"max_body": 500_000}),
     # --- status of success ----------------------------------------------------------
     Mutant("ok_as_204", "answers 204 No Content instead of 200",
@@ -465,7 +469,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("gzip_hangs", "never answers a compression=gzip request",
            frozenset({"CS-TIMELY"}), middlewares=(hang_on_gzip,)),
     Mutant("gzip_refused", "refuses compression=gzip with 400 (plain JSON only)",
-           frozenset({"CS-GZIP-200"}), collateral=frozenset({"CS-HASH-200"}),
+           frozenset({"CS-GZIP-200"}), collateral=frozenset({"CS-REPLAY-200", "CS-HASH-200"}),
            middlewares=(refuse_when(asks_gzip, 400, "compression not supported"),)),
     Mutant("gzip_decoded_cap_8mib", "refuses gzip bodies that decode past 8 MiB",
            frozenset({"CS-GZIP-200"}), config={"max_decoded": 8 * 1024 * 1024}),
@@ -494,16 +498,16 @@ MUTANTS: tuple[Mutant, ...] = (
            frozenset({"CS-TIMELY"}), middlewares=(delay_when(is_large, 8.0),)),
     # --- event content -------------------------------------------------------------
     Mutant("attributes_limit_off_by_one", "refuses events with 500 custom attributes",
-           frozenset({"CS-LIMITS-200"}), collateral=frozenset({"CS-VALID-200", "CS-GZIP-200", "CS-HASH-200"}),
+           frozenset({"CS-LIMITS-200"}), collateral=frozenset({"CS-REPLAY-200", "CS-VALID-200", "CS-GZIP-200", "CS-HASH-200"}),
            middlewares=(refuse_body_when(has_500_attributes, 400, "too many attributes"),)),
     Mutant("ascii_only", "refuses bodies with non-ASCII text",
-           frozenset({"CS-LIMITS-200", "CS-HASH-200"}), collateral=frozenset({"CS-VALID-200", "CS-RETRY-200"}),
+           frozenset({"CS-LIMITS-200", "CS-HASH-200"}), collateral=frozenset({"CS-REPLAY-200", "CS-VALID-200", "CS-RETRY-200"}),
            middlewares=(refuse_body_when(has_non_ascii, 400, "non-ASCII text"),)),
     Mutant("duplicate_event_id_refused", "refuses a batch that repeats an event_id",
-           frozenset({"CS-RETRY-200"}), collateral=frozenset({"CS-VALID-200", "CS-HASH-200"}),
+           frozenset({"CS-RETRY-200"}), collateral=frozenset({"CS-REPLAY-200", "CS-VALID-200", "CS-HASH-200"}),
            middlewares=(refuse_body_when(repeats_event_id, 409, "duplicate event_id"),)),
     Mutant("retry_refused", "refuses a body it already accepted (a client retry) with 409",
-           frozenset({"CS-RETRY-200"}), collateral=frozenset({"CS-VALID-200", "CS-GZIP-200", "CS-HASH-200"}),
+           frozenset({"CS-RETRY-200"}), collateral=frozenset({"CS-REPLAY-200", "CS-VALID-200", "CS-GZIP-200", "CS-HASH-200"}),
            middlewares=(refuse_repeated_body(),), max_seconds=MAX_PROPERTY_RUN),
     Mutant("future_events_refused", "refuses events stamped more than 10 minutes ahead of its clock",
            # Only generated batches carry such stamps; whichever variant meets one first fails.
@@ -515,10 +519,10 @@ MUTANTS: tuple[Mutant, ...] = (
            frozenset({"CS-OPTIONAL-200"}), collateral=ACCEPTANCE - {"CS-OPTIONAL-200"},
            middlewares=(refuse_when(lacks_platform, 400, "platform is required"),)),
     Mutant("unknown_params_refused", "refuses query parameters the document does not name (fakeIp, upload_timestamp)",
-           frozenset({"CS-OPTIONAL-200"}), collateral=frozenset({"CS-RETRY-200"}),
+           frozenset({"CS-OPTIONAL-200"}), collateral=frozenset({"CS-REPLAY-200", "CS-RETRY-200"}),
            middlewares=(refuse_when(has_undocumented_param, 400, "unknown query parameter"),)),
     Mutant("sequence_ids_in_order_only", "refuses an event_bundle_sequence_id not above the last one",
-           frozenset({"CS-OPTIONAL-200"}), collateral=frozenset({"CS-RETRY-200"}),
+           frozenset({"CS-OPTIONAL-200"}), collateral=frozenset({"CS-REPLAY-200", "CS-RETRY-200"}),
            middlewares=(refuse_stale_sequence_ids(),)),
     Mutant("forwarding_chain_refused", "refuses an X-Forwarded-For with several addresses",
            frozenset({"CS-OPTIONAL-200"}),
@@ -526,6 +530,10 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("forwarding_ipv6_refused", "refuses an IPv6 client address in X-Forwarded-For",
            frozenset({"CS-OPTIONAL-200"}),
            middlewares=(refuse_when(has_ipv6_forwarding, 400, "bad X-Forwarded-For"),)),
+    # --- real clients' traffic --------------------------------------------------------
+    Mutant("headless_browser_refused", "a bot filter: refuses requests whose User-Agent says HeadlessChrome",
+           frozenset({"CS-REPLAY-200"}),
+           middlewares=(refuse_when(is_headless_browser, 403, "automated browsers are not allowed"),)),
     # --- auth --------------------------------------------------------------------------
     Mutant("auth_ignored", "does not check the authentication cookie at all",
            frozenset({"CS-AUTH-COOKIE"}), options=AUTH_OPTIONS, config={"auth_cookie": None}),

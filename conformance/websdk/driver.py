@@ -1,0 +1,215 @@
+"""Drive the real Web SDK in headless Chromium (Playwright with the system browser).
+
+The page (``page.html``) and the SDK bundle are served by the suite itself, through
+the browser's request routing, at the origin a scenario names: the endpoint's own
+origin (the SDK on the collector's site, as in the captures) or ``--origin`` (a shop's
+site, cross-origin with credentials). Only those two URLs are routed; the SDK's sends
+leave the browser as usual, so the browser's CORS checks and the SDK's own verdicts
+are real. The page records every fetch the SDK makes; the SDK's verdict is its
+localStorage: a send it found failed leaves its events in the failed-event store
+(immediate mode) or the pending-event store (batch mode).
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+from urllib.parse import urlsplit
+
+from conformance.client import Exchange
+from conformance.websdk import Installed
+
+PAGE_DIR = "/__clickstream_conformance__/"
+PAGE_NAME = "websdk.html"
+QUIET_S = 1.2           # no new send for this long, none in flight: the SDK is done
+POLL_S = 0.1
+SETTLE_LIMIT_S = 40.0   # the SDK retries 3 times with its own 10 s timeout
+CONSOLE_KEPT = 20
+
+
+@dataclass(frozen=True)
+class Step:
+    """One call into the page's ``window.conformance`` (see page.html)."""
+
+    call: str
+    arg: Any = None
+    pause_s: float = 0.0  # wait after it, e.g. for a batch timer
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    send_mode: str                # Immediate | Batch
+    steps: tuple[Step, ...]
+    cross_origin: bool = False
+    interval_ms: int = 5000       # the SDK's batch timer
+
+
+@dataclass
+class PageSend:
+    """One fetch the SDK made, as the page recorded it."""
+
+    url: str
+    method: str
+    body: str | None
+    headers: dict[str, str]
+    keepalive: bool
+    started_ms: float
+    elapsed_ms: float | None
+    status: int | None
+    error: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200
+
+    def outcome(self) -> str:
+        if self.status is not None:
+            return str(self.status)
+        return f"no answer the SDK could read ({self.error or 'still pending'})"
+
+    def event_count(self) -> int:
+        return (self.body or "").count('"event_id"')
+
+
+@dataclass
+class ScenarioRun:
+    """What happened in the page: every send, and the SDK's stores at the end."""
+
+    scenario: Scenario
+    origin: str
+    sends: list[PageSend]
+    failed_store: str
+    pending_store: str
+    console: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    settled: bool = True
+
+    @property
+    def sdk_content(self) -> bool:
+        """The SDK considers every send successful: nothing left to re-send."""
+        return not self.failed_store and not self.pending_store
+
+    def store_summary(self) -> str:
+        return (f"failed-event store {len(self.failed_store)} characters "
+                f"({self.failed_store.count(chr(34) + 'event_id' + chr(34))} events), pending-event store "
+                f"{len(self.pending_store)} characters ({self.pending_store.count(chr(34) + 'event_id' + chr(34))} events)")
+
+
+def page_url(origin: str) -> str:
+    return origin.rstrip("/") + PAGE_DIR + PAGE_NAME
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+class Browser:
+    """One headless Chromium for the run; each scenario gets a fresh context (empty
+    localStorage, so the SDK starts as on a first visit)."""
+
+    def __init__(self, chromium: str, sdk: Installed, endpoint: str, app_id: str,
+                 cookie: tuple[str, str] | None = None) -> None:
+        self.chromium, self.sdk, self.endpoint, self.app_id, self.cookie = chromium, sdk, endpoint, app_id, cookie
+        self._playwright: Any = None
+        self._browser: Any = None
+        self.version = ""
+        self.page_html = resources.files(__package__).joinpath("page.html").read_text(encoding="utf-8")
+        self.bundle = sdk.bundle.read_bytes()
+
+    def start(self) -> str:
+        from playwright.sync_api import sync_playwright
+        self._playwright = sync_playwright().start()
+        try:
+            self._browser = self._playwright.chromium.launch(executable_path=self.chromium, headless=True)
+        except Exception:
+            self.close()
+            raise
+        self.version = self._browser.version
+        return self.version
+
+    def close(self) -> None:
+        if self._browser is not None:
+            self._browser.close()
+            self._browser = None
+        if self._playwright is not None:
+            self._playwright.stop()
+            self._playwright = None
+
+    def run(self, scenario: Scenario, origin: str) -> ScenarioRun:
+        started = time.monotonic()
+        context = self._browser.new_context()
+        try:
+            self._prepare(context, origin)
+            page = context.new_page()
+            console: list[str] = []
+            page.on("console", lambda m: m.type in ("error", "warning") and len(console) < CONSOLE_KEPT
+                    and console.append(f"{m.type}: {m.text}"))
+            page.goto(page_url(origin))
+            page.evaluate("config => window.conformance.init(config)", {
+                "appId": self.app_id, "endpoint": self.endpoint, "sendMode": scenario.send_mode,
+                "sendEventsInterval": scenario.interval_ms, "isLogEvents": False})
+            for step in scenario.steps:
+                page.evaluate(f"arg => window.conformance.{step.call}(arg)", step.arg)
+                if step.pause_s:
+                    page.wait_for_timeout(step.pause_s * 1000)
+            settled = self._settle(page, scenario)
+            stores = page.evaluate("() => window.conformance.stores()")
+            sends = [PageSend(s["url"], s["method"], s["body"], dict(s["headers"] or {}), s["keepalive"],
+                              s["started"], s["elapsed"], s["status"], s["error"])
+                     for s in page.evaluate("() => window.conformance.sends()")]
+            return ScenarioRun(scenario, origin, sends, stores["failed"], stores["pending"], console,
+                               time.monotonic() - started, settled)
+        finally:
+            context.close()
+
+    def _prepare(self, context: Any, origin: str) -> None:
+        # A page served through routing has no address of its own, so Chromium's
+        # local-network check would stop its sends to a loopback collector; in the
+        # field both sides are public and that check does not apply.
+        try:
+            context.grant_permissions(["local-network-access"])
+        except Exception:  # an older Chromium without the permission has no such check either
+            pass
+        if self.cookie:
+            secure = self.endpoint.startswith("https:")
+            # A browser sends a cookie cross-site only when it is SameSite=None and Secure.
+            context.add_cookies([{"name": self.cookie[0], "value": self.cookie[1], "url": origin_of(self.endpoint),
+                                  "sameSite": "None" if secure else "Lax", "secure": secure}])
+        url = page_url(origin)
+        context.route(url, lambda route: route.fulfill(status=200, content_type="text/html; charset=utf-8",
+                                                       body=self.page_html))
+        context.route(url.rsplit("/", 1)[0] + "/clickstream-web.js",
+                      lambda route: route.fulfill(status=200, content_type="text/javascript", body=self.bundle))
+
+    def _settle(self, page: Any, scenario: Scenario) -> bool:
+        """Wait until nothing is in flight and no send started for QUIET_S, with at
+        least one send done (batch mode: once the store is empty or a flush ended)."""
+        deadline = time.monotonic() + SETTLE_LIMIT_S
+        last_count, quiet_since = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            state = page.evaluate("() => ({n: window.conformance.sends().length, "
+                                  "inflight: window.conformance.inflight()})")
+            now = time.monotonic()
+            if state["n"] != last_count or state["inflight"]:
+                last_count, quiet_since = state["n"], now
+            elif state["n"] > 0 and now - quiet_since >= QUIET_S:
+                return True
+            page.wait_for_timeout(POLL_S * 1000)
+        return False
+
+
+def as_exchange(send: PageSend, case: str) -> Exchange:
+    """A page-recorded send as the suite's evidence (the browser sent it, not the client)."""
+    body = (send.body or "").encode("utf-8")
+    headers = [(k, v) for k, v in send.headers.items() if k.lower() not in ("cookie", "user-agent")]
+    return Exchange(
+        case=case, method=send.method, url=send.url, request_headers=headers, body_size=len(body),
+        body_sha256=hashlib.sha256(body).hexdigest(), body_excerpt=body[:200].decode("utf-8", "replace"),
+        outcome="answered" if send.status is not None else "refused",
+        detail="" if send.status is not None else f"the browser gave the SDK no answer: {send.error}",
+        status=send.status, elapsed=(send.elapsed_ms or 0) / 1000, started_at=send.started_ms / 1000,
+        _body=body)
