@@ -95,8 +95,25 @@ class Sink:
 # nginx
 # =============================================================================
 
-def nginx_conf(workdir: Path, port: int, sink_port: int, app_id: str = APP_ID) -> str:
+# One JSON line per request, like the deployed server's record (the body string in
+# "data", the URI, appId, compression...): what Vector would read from nginx.
+RECORD_FIELDS = {"data": "$request_body", "uri": "$request_uri", "appId": "$arg_appId",
+                 "compression": "$arg_compression", "platform": "$arg_platform", "ip": "$remote_addr",
+                 "ua": "$http_user_agent", "rid": "$request_id", "ingest_time": "$msec", "method": "$request_method"}
+RECORD_FORMAT = "'{" + ",".join(f'"{name}":"{value}"' for name, value in RECORD_FIELDS.items()) + "}'"
+
+
+def nginx_conf(workdir: Path, port: int, sink_port: int, app_id: str = APP_ID,
+               record_log: Path | None = None) -> str:
+    """The pass-through's config. With ``record_log``, every request to /collect is also
+    written there as a JSON request record (the body stays in memory for that:
+    $request_body is empty once a body spills to a temp file)."""
     temp_paths = "\n".join(f"    {name}_temp_path {workdir / (name + '_temp')};" for name in TEMP_DIRS)
+    records = "" if record_log is None else f"""
+    log_format clickstream_record escape=json {RECORD_FORMAT};
+    client_body_buffer_size 1m;
+    client_body_in_single_buffer on;"""
+    record_here = "" if record_log is None else f"access_log {record_log} clickstream_record;"
     # Workers need to write request bodies into the temp dir we own; as root nginx
     # would otherwise switch them to nobody.
     user = "user root;" if os.geteuid() == 0 else ""
@@ -115,7 +132,7 @@ http {{
     access_log {workdir / 'access.log'};
 {temp_paths}
     client_max_body_size 1m;          # nginx's default, written out: 1,048,576 bytes as sent
-    default_type text/plain;
+    default_type text/plain;{records}
 
     # The load balancer's appId rule (an allow-list; $arg_ matches the name in any case).
     map $arg_appId $app_allowed {{
@@ -142,6 +159,7 @@ http {{
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
             proxy_request_buffering on;   # the whole body is read (and size-checked) first
             proxy_read_timeout 30s;
+            {record_here}
         }}
 
         location / {{
@@ -189,12 +207,12 @@ class NginxPassthrough:
         return [line for line in self.error_log.splitlines() if any(lv in line for lv in levels)]
 
 
-def start_nginx(nginx: str, workdir: Path, sink_port: int) -> NginxPassthrough:
+def start_nginx(nginx: str, workdir: Path, sink_port: int, record_log: Path | None = None) -> NginxPassthrough:
     for name in TEMP_DIRS:
         (workdir / f"{name}_temp").mkdir(parents=True, exist_ok=True)
     port = free_port()
     conf = workdir / "nginx.conf"
-    conf.write_text(nginx_conf(workdir, port, sink_port))
+    conf.write_text(nginx_conf(workdir, port, sink_port, record_log=record_log))
     check = subprocess.run([nginx, "-t", "-p", str(workdir), "-c", str(conf)],
                            capture_output=True, text=True, timeout=30)
     if check.returncode != 0:
@@ -223,17 +241,28 @@ def stop_nginx(process: subprocess.Popen) -> None:
         process.stderr.close()
 
 
-@pytest.fixture
-def nginx_collector(tmp_path: Path) -> Iterator[NginxPassthrough]:
-    """The nginx pass-through collector on 127.0.0.1; skips when nginx is not installed."""
+def running_nginx(tmp_path: Path, record_log: Path | None = None) -> Iterator[NginxPassthrough]:
     nginx = find_nginx()
     if nginx is None:
         pytest.skip("nginx is not installed (apt-get install nginx); the pass-through check needs it")
     workdir = tmp_path / "nginx"
     workdir.mkdir()
     with Sink() as sink:
-        collector = start_nginx(nginx, workdir, sink.port)
+        collector = start_nginx(nginx, workdir, sink.port, record_log)
         try:
             yield collector
         finally:
             stop_nginx(collector.process)
+
+
+@pytest.fixture
+def nginx_collector(tmp_path: Path) -> Iterator[NginxPassthrough]:
+    """The nginx pass-through collector on 127.0.0.1; skips when nginx is not installed."""
+    yield from running_nginx(tmp_path)
+
+
+@pytest.fixture
+def recording_nginx(tmp_path: Path) -> Iterator[NginxPassthrough]:
+    """The same, also writing each request as a JSON record to ``workdir/records.jsonl``
+    (read it back with ``--sink jsonl:PATH``)."""
+    yield from running_nginx(tmp_path, tmp_path / "nginx" / "records.jsonl")
