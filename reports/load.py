@@ -180,7 +180,7 @@ def _nice_ceiling(value: float) -> float:
 def _short(value: float) -> str:
     if value >= 10_000:
         return f"{value / 1000:.0f}k"
-    return f"{value:.0f}" if value >= 10 or value == int(value) else f"{value:.1f}"
+    return f"{value:.0f}" if value >= 10 or value == int(value) else f"{value:.3g}"
 
 
 def _ms(value: float | None) -> str:

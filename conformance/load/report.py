@@ -34,7 +34,8 @@ def series(ledger: RunLedger, started_at: float) -> list[dict[str, Any]]:
     rows = []
     for second in sorted(ledger.seconds):
         bucket = ledger.seconds[second]
-        rows.append({"t": round(second - started_at, 3), "requests": bucket.requests, "failures": bucket.failures,
+        # Whole seconds since the second the run started in (the buckets are whole seconds).
+        rows.append({"t": second - int(started_at), "requests": bucket.requests, "failures": bucket.failures,
                      "timeouts": bucket.timeouts, "bytes": bucket.bytes, **latency_ms(bucket)})
     return rows
 
