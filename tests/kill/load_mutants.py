@@ -26,8 +26,10 @@ def _is_post(request: web.Request) -> bool:
     return request.method == "POST" and request.path == COLLECT_PATH
 
 
-def overloaded(limit: int) -> Middleware:
-    """503 past ``limit`` concurrent requests."""
+def bounded(capacity: int, delay: float, overflow_status: int, overflow_text: str | None) -> Middleware:
+    """At most ``capacity`` requests are handled at a time, each ``delay`` seconds slower
+    than the reference; a request past that is answered ``overflow_status`` at once and
+    never reaches the store."""
     in_progress = 0
 
     @web.middleware
@@ -35,12 +37,12 @@ def overloaded(limit: int) -> Middleware:
         nonlocal in_progress
         if not _is_post(request):
             return await handler(request)
-        if in_progress >= limit:
+        if in_progress >= capacity:
             await request.read()
-            return web.Response(status=503, text="overloaded\n")
+            return web.Response(status=overflow_status, text=overflow_text)
         in_progress += 1
         try:
-            await asyncio.sleep(0.01)  # work that takes a moment, so requests overlap
+            await asyncio.sleep(delay)
             return await handler(request)
         finally:
             in_progress -= 1
@@ -48,26 +50,15 @@ def overloaded(limit: int) -> Middleware:
     return middleware
 
 
+def overloaded(limit: int) -> Middleware:
+    """503 past ``limit`` concurrent requests (each takes 10 ms more, so they overlap)."""
+    return bounded(limit, 0.01, 503, "overloaded\n")
+
+
 def drops_when_full(queue_size: int, delay: float) -> Middleware:
-    """A queue of ``queue_size`` requests in front of a slow store; past it, 200 and nothing stored."""
-    queued = 0
-
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        nonlocal queued
-        if not _is_post(request):
-            return await handler(request)
-        if queued >= queue_size:
-            await request.read()
-            return web.Response(status=200)  # the lie: acknowledged, dropped
-        queued += 1
-        try:
-            await asyncio.sleep(delay)
-            return await handler(request)
-        finally:
-            queued -= 1
-
-    return middleware
+    """A queue of ``queue_size`` requests in front of a slow store; past it, the lie:
+    200, and nothing stored."""
+    return bounded(queue_size, delay, 200, None)
 
 
 def leaky(step_s: float) -> Middleware:
