@@ -16,6 +16,7 @@ stops the workers and still writes the report of what ran.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import socket
@@ -36,7 +37,7 @@ from conformance.ledger import new_tag
 from conformance.load.account import Account, SinkPoller, account
 from conformance.load.options import USAGE_EXIT, LoadOptions, OptionError
 from conformance.load.pool import BodyPool
-from conformance.load.report import build_results, exit_code, summary_lines, write_report
+from conformance.load.report import EXIT_INTERRUPTED, build_results, exit_code, summary_lines, write_report
 from conformance.load.tally import RunLedger, Tally
 from conformance.load.user import ClickstreamUser, SendKit, configure, request_headers
 from conformance.sinks import Sink, SinkError, open_sink, parse_record_shape
@@ -119,6 +120,9 @@ class LoadRun:
     # --- the whole run -------------------------------------------------------------
     def execute(self) -> int:
         gevent.signal_handler(signal.SIGTERM, self.interrupt)
+        # Through gevent, so Ctrl-C sets the stop event instead of raising in whatever
+        # greenlet runs (and the hub printing it).
+        gevent.signal_handler(signal.SIGINT, self.on_ctrl_c)
         try:
             try:
                 self.prepare()
@@ -137,6 +141,14 @@ class LoadRun:
             return self.conclude()
         finally:
             self._quiet_locust()
+
+    def on_ctrl_c(self) -> None:
+        if self.interrupted:  # the second Ctrl-C: leave at once, without a report
+            for process in self.processes:
+                process.kill()
+            print("\nload: interrupted twice; no report", file=sys.stderr)
+            os._exit(EXIT_INTERRUPTED)
+        self.interrupt()
 
     def interrupt(self) -> None:
         if not self.interrupted:
