@@ -10,10 +10,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from conformance.load.account import account
-from conformance.load.options import OptionError, parse_duration, parse_mix, parse_rate
+from conformance.load.options import LoadOptions, OptionError, parse_duration, parse_mix, parse_rate
 from conformance.load.pool import WEB_BATCH_MAX, BodyPool, Prepared, id_prefix, parse_event_id
 from conformance.load.report import build_results, verdict
-from conformance.load.options import LoadOptions
 from conformance.load.tally import RunLedger, Tally, latency_bucket, percentile
 from conformance.sinks import open_sink
 from conformance.sinks.records import RecordShape

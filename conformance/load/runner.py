@@ -106,6 +106,7 @@ class LoadRun:
         self.hard_stopped = False
         self.pool_info: dict[str, Any] = {}
         self.senders: dict[str, int] = {}      # Locust client id -> sender index
+        self.hellos: list[str] = []            # workers ready for their settings
         self.ready: dict[int, dict[str, Any]] = {}
         self.finals: set[int] = set()
         self.processes: list[subprocess.Popen] = []
@@ -184,6 +185,7 @@ class LoadRun:
             self.runner = self.env.create_master_runner(master_bind_host=host, master_bind_port=port)
         except Exception as exc:  # zmq: address in use, bad interface
             raise RunAborted(f"cannot listen for workers on {host}:{port}: {exc}") from None
+        self.runner.register_message("cs_hello", self._on_hello)
         self.runner.register_message("cs_ready", self._on_ready)
         self.runner.register_message("cs_final", self._on_final)
         self.env.events.worker_report.add_listener(self._on_report)
@@ -207,30 +209,26 @@ class LoadRun:
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def wait_for_workers(self) -> None:
+        """Until the expected workers said hello: a worker says it once its message
+        handlers are in place, so the settings sent in answer cannot be missed."""
         expected, deadline = self.options.senders_expected, time.monotonic() + self.options.expect_workers_timeout
-        while len(self.runner.clients.ready) < expected:
+        while len(self.hellos) < expected:
             self._check_processes()
             if self.interrupted:
                 return
             if time.monotonic() > deadline:
-                raise RunAborted(f"{len(self.runner.clients.ready)} of {expected} workers joined within "
+                raise RunAborted(f"{len(self.hellos)} of {expected} workers joined within "
                                  f"{self.options.expect_workers_timeout:g} s")
             gevent.sleep(0.1)
 
     def configure_workers(self) -> None:
-        o = self.options
-        clients = sorted(client.id for client in self.runner.clients.ready)
-        for index, client_id in enumerate(clients):
-            self.senders[client_id] = index
-            self.runner.send_message("cs_config", {
-                "index": index, "tag": self.tag, "app_id": o.app_id, "path": o.path, "mix": o.mix, "seed": o.seed,
-                "pool_events": o.pool_events, "users": o.users, "rate": o.rate, "request_timeout": o.request_timeout,
-                "cookie": list(o.auth_cookie) if o.auth_cookie else None}, client_id=client_id)
+        for client_id in list(self.hellos):
+            self._configure(client_id)
         deadline = time.monotonic() + SETUP_WAIT_S
-        while len(self.ready) < len(clients) and not self.interrupted:
+        while len(self.ready) < len(self.senders) and not self.interrupted:
             self._check_processes()
             if time.monotonic() > deadline:
-                raise RunAborted(f"{len(self.ready)} of {len(clients)} workers built their pools within {SETUP_WAIT_S:g} s")
+                raise RunAborted(f"{len(self.ready)} of {len(self.senders)} workers built their pools within {SETUP_WAIT_S:g} s")
             gevent.sleep(0.1)
         self.pool_info = next(iter(self.ready.values()), {})
 
@@ -240,7 +238,22 @@ class LoadRun:
                 tail = (self.logs / f"worker-{index}.log").read_text(errors="replace").strip().splitlines()[-1:]
                 raise RunAborted(f"worker {index} exited with {process.returncode}: {' '.join(tail) or 'no output'}")
 
+    def _configure(self, client_id: str) -> None:
+        """Send a worker its settings and its sender index (each worker stamps its own)."""
+        o = self.options
+        index = self.senders.setdefault(client_id, len(self.senders))
+        self.runner.send_message("cs_config", {
+            "index": index, "tag": self.tag, "app_id": o.app_id, "path": o.path, "mix": o.mix, "seed": o.seed,
+            "pool_events": o.pool_events, "users": o.users, "rate": o.rate, "request_timeout": o.request_timeout,
+            "cookie": list(o.auth_cookie) if o.auth_cookie else None}, client_id=client_id)
+
     # --- messages from workers ---------------------------------------------------------
+    def _on_hello(self, environment: Any, msg: Any) -> None:
+        if msg.node_id not in self.hellos:
+            self.hellos.append(msg.node_id)
+            if self.senders:  # a worker that joins after the others were set up
+                self._configure(msg.node_id)
+
     def _on_ready(self, environment: Any, msg: Any) -> None:
         self.ready[int(msg.data["index"])] = msg.data["pool"]
 
@@ -417,6 +430,8 @@ def run_worker(options: LoadOptions) -> int:
     runner.register_message("cs_config", on_config, concurrent=True)
     runner.register_message("cs_finish", on_finish, concurrent=True)
     env.events.report_to_master.add_listener(on_report)
+    # Only now can a cs_config be handled: Locust connects inside create_worker_runner.
+    runner.send_message("cs_hello", None)
     gevent.signal_handler(signal.SIGTERM, runner.quit)
     try:
         runner.greenlet.join()
