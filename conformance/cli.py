@@ -7,6 +7,7 @@ Subcommands:
   setup websdk  install the real Web SDK for the websdk profile and find Chromium
   requirements  print the requirement catalog
   validate      check request bodies (or captured requests) against the schema
+  load          load and soak a collector with Locust: throughput, latency, loss
   verify        check that a certification bundle is untouched
   compare       put several bundles side by side
 """
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     req.add_argument("--profile", choices=catalog.PROFILES, help="only this profile's requirements")
     req.set_defaults(func=run_requirements)
     _add_validate(sub)
+    _add_load(sub)
     _add_reports(sub)
     return parser
 
@@ -131,6 +133,18 @@ def _add_validate(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _add_load(sub: argparse._SubParsersAction) -> None:
+    from conformance.load.options import add_arguments, one_line_errors
+    p = sub.add_parser(
+        "load", help="load and soak a collector (Locust): throughput, latency, loss",
+        description="Send realistic traffic (Web SDK single events, batches, base64-gzip mobile batches) "
+                    "with Locust, measure throughput, latency and errors, and with --sink account for every "
+                    "acknowledged event. Thresholds make it a CI gate. Needs the [load] extra (Locust).")
+    add_arguments(p)
+    one_line_errors(p)
+    p.set_defaults(func=run_load)
+
+
 def _add_reports(sub: argparse._SubParsersAction) -> None:
     try:
         from reports.cli import add_commands
@@ -145,13 +159,37 @@ def run_requirements(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_load(args: argparse.Namespace) -> int:
+    from conformance.load import INSTALL_HINT, prepare
+    from conformance.load.options import USAGE_EXIT, OptionError, options_from_args
+    try:
+        options = options_from_args(args)
+    except OptionError as exc:
+        print(f"load: {exc}", file=sys.stderr)
+        return USAGE_EXIT
+    if not prepare():
+        print(f"load: {INSTALL_HINT}", file=sys.stderr)
+        return USAGE_EXIT
+    from conformance.load.runner import run_load as run
+    return run(options)
+
+
 def run_certify(args: argparse.Namespace) -> int:
     from conformance.certify import certify
     return certify(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["load"]:
+        # Locust patches the standard library with gevent when imported: before anything
+        # else (ssl, threading) is loaded, or the patching is incomplete.
+        from conformance.load import prepare
+        prepare()
     parser = build_parser()
+    if argv[:1] == ["load"]:
+        from conformance.load.options import one_line_errors
+        one_line_errors(parser)  # an unknown option of `load` is one line and exit 4 too
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)

@@ -17,7 +17,7 @@ import statistics
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, TypeVar
 
 from conformance.ledger import Ledger, Send, canonical
 from conformance.sinks import Sink, SinkError
@@ -85,22 +85,39 @@ def read_until(sink: Sink, shape: RecordShape, is_ours: Callable[[Any], bool],
 
     Raises SinkError when the sink cannot be read."""
     wanted = set(wanted)
-    started = time.monotonic()
-    deadline = started + wait
-    interval, polls, first_seen = 0.05, 0, {}
-    while True:
-        # An event a poll sees was there when that poll began (stores read as a snapshot),
-        # or appeared during it: the lag is measured to the poll's start.
-        poll_started = time.time()
+    first_seen: dict[str, float] = {}
+
+    def one_pass(poll_started: float) -> ReadBack:
         found = read_once(sink, shape, is_ours)
-        polls += 1
         for event_id in found.copies:
             first_seen.setdefault(event_id, poll_started)
+        return found
+
+    found, polls, seconds = poll_until(one_pass, lambda f: wanted <= f.copies.keys(), wait)
+    found.polls, found.first_seen, found.seconds = polls, first_seen, seconds
+    return found
+
+
+T = TypeVar("T")
+
+
+def poll_until(one_pass: Callable[[float], T], done: Callable[[T], bool], wait: float) -> tuple[T, int, float]:
+    """Read the sink afresh until ``done`` holds or ``wait`` seconds have passed; returns
+    the last pass, the number of passes and the seconds taken.
+
+    ``one_pass`` is given the wall-clock time its poll began: an event a poll sees was
+    there when that poll began (stores read as a snapshot) or appeared during it, so a
+    lag is measured to the poll's start. Polls back off from 50 ms to 1 s, so that a
+    batching pipeline is not read in a busy loop."""
+    started = time.monotonic()
+    deadline = started + wait
+    interval, polls = 0.05, 0
+    while True:
+        result = one_pass(time.time())
+        polls += 1
         remaining = deadline - time.monotonic()
-        if wanted <= found.copies.keys() or remaining <= 0:
-            found.polls, found.first_seen = polls, first_seen
-            found.seconds = time.monotonic() - started
-            return found
+        if done(result) or remaining <= 0:
+            return result, polls, time.monotonic() - started
         time.sleep(min(interval, remaining))
         interval = min(interval * 2, 1.0)
 
@@ -292,5 +309,5 @@ def _iso(epoch: float) -> str:
     return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
-__all__ = ["ReadBack", "read_once", "read_until", "json_diff", "same_scalar", "Problem", "acked_problems",
+__all__ = ["ReadBack", "read_once", "read_until", "poll_until", "json_diff", "same_scalar", "Problem", "acked_problems",
            "refused_problems", "Duplicates", "duplicates", "lag_ms", "lag_summary", "SinkError"]

@@ -33,10 +33,17 @@ def write_bundle(directory: Path, results: dict[str, Any], secrets: Sequence[str
     shows up in any file of the bundle, ValueError is raised and nothing is written.
     Returns the directory.
     """
+    return write_files(directory, results, render_report(results), secrets)
+
+
+def write_files(directory: Path, results: dict[str, Any], report_html: str, secrets: Sequence[str] = ()) -> Path:
+    """Write results.json, the given report.html and manifest.json into ``directory``
+    (any kind of results: the certification's, a load run's), with the same checks as
+    ``write_bundle``."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     outputs = {RESULTS: _encode(json.dumps(results, indent=2, ensure_ascii=False) + "\n"),
-               REPORT: _encode(render_report(results))}
+               REPORT: _encode(report_html)}
     contents = {name: (directory / name).read_bytes() for name in _bundle_files(directory)}
     contents.update(outputs)
     manifest = (json.dumps(_manifest(results, contents), indent=2) + "\n").encode("utf-8")
