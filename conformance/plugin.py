@@ -355,6 +355,7 @@ class EndpointMode:
                 profiles = sorted({catalog.get(i).profile for i in ids})
                 item.add_marker(pytest.mark.skip(reason=_profile_skip_reason(profiles)))
 
+    @pytest.hookimpl(tryfirst=True)  # before a skip marker ends the setup: a skipped case starts empty too
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         self.target.record = CaseRecord(name=case_name(item))
 

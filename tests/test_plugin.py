@@ -175,3 +175,16 @@ def test_a_folder_with_foreign_files_is_refused(pytester: pytest.Pytester, tiny_
     result = run(pytester, "--endpoint", tiny_collector.url, "--app-id", "shop_dev", "--conformance-report", str(folder))
     assert_usage_error(result, "thesis.tex")
     assert [p.name for p in folder.iterdir()] == ["thesis.tex"]
+
+
+def test_a_skipped_case_carries_no_evidence_of_the_case_before_it(pytester: pytest.Pytester) -> None:
+    """The delivery cases run last and skip without --sink: each used to repeat the
+    exchanges of the last case that ran."""
+    from conformance.collector.server import CollectorConfig, RunningCollector
+    with RunningCollector(CollectorConfig(app_ids=("shop_dev",), db_path=str(pytester.path / "c.sqlite3"))) as collector:
+        report = pytester.path / "report"
+        pytester.runpytest_subprocess("--endpoint", collector.url, "--app-id", "shop_dev", "-k", "status or delivery",
+                                      "--conformance-report", str(report), "-p", "no:cacheprovider")
+    results = json.loads((report / "results.json").read_text())
+    skipped = [c for c in results["cases"] if c["outcome"] == "SKIP"]
+    assert skipped and all(c["exchanges"] == [] and c["exchange_count"] == 0 for c in skipped)
