@@ -30,7 +30,7 @@ from typing import Any, Iterator
 import pytest
 
 from tests.kill.durable_mutants import VARIANTS
-from tests.kill.suite import SuiteRun, run_suite, suite_command
+from tests.kill.suite import SuiteRun, run_suite, selected_params, suite_command
 from tests.nginx_passthrough import find_nginx, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -114,21 +114,13 @@ def run_collector(collector: Collector, workdir: Path) -> DurabilityRun:
     return DurabilityRun(collector, run, read_pids(workdir / "pids"))
 
 
-def _selected(session: pytest.Session) -> list[Collector]:
-    chosen = []
-    for item in session.items:
-        collector = getattr(item, "callspec", None) and item.callspec.params.get("collector")
-        if isinstance(collector, Collector) and collector not in chosen:
-            chosen.append(collector)
-    return chosen
-
-
 @pytest.fixture(scope="session")
 def durability_runs(request: pytest.FixtureRequest,
                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Future[DurabilityRun]]]:
     """Every selected collector's run, started at once on a pool of two; tests wait for theirs."""
     pool = ThreadPoolExecutor(POOL_SIZE, thread_name_prefix="durability")
-    runnable = [c for c in _selected(request.session) if not (c.nginx and find_nginx() is None)]
+    runnable = [c for c in selected_params(request.session.items, "collector", Collector)
+                if not (c.nginx and find_nginx() is None)]
     runs = {c.name: pool.submit(run_collector, c, tmp_path_factory.mktemp(f"durable-{c.name}"))
             for c in runnable}
     yield runs

@@ -20,21 +20,11 @@ from conformance import catalog
 from tests.kill.matrix import POOL_SIZE, problems, run_mutant
 from tests.kill.durable_mutants import VARIANTS
 from tests.kill.mutants import MUTANTS, Mutant
-from tests.kill.suite import SuiteRun
+from tests.kill.suite import SuiteRun, selected_params
 from tests.kill.websdk_mutants import WEBSDK_MUTANTS
 
 KILLABLE = [m for m in MUTANTS if not m.is_control]
 CONTROLS = [m for m in MUTANTS if m.is_control]
-
-
-def _selected_mutants(session: pytest.Session) -> list[Mutant]:
-    """The mutants of the matrix tests this session will run (honours -k and node ids)."""
-    chosen = []
-    for item in session.items:
-        mutant = getattr(item, "callspec", None) and item.callspec.params.get("mutant")
-        if isinstance(mutant, Mutant) and mutant not in chosen:
-            chosen.append(mutant)
-    return chosen
 
 
 @pytest.fixture(scope="session")
@@ -43,7 +33,7 @@ def matrix_runs(request: pytest.FixtureRequest,
     """Start every selected mutant's run at once on a small pool; tests wait for theirs."""
     pool = ThreadPoolExecutor(POOL_SIZE, thread_name_prefix="kill-matrix")
     runs = {m.name: pool.submit(run_mutant, m, tmp_path_factory.mktemp(m.name))
-            for m in _selected_mutants(request.session)}
+            for m in selected_params(request.session.items, "mutant", Mutant)}
     yield runs
     pool.shutdown(wait=True, cancel_futures=True)
 

@@ -109,3 +109,15 @@ def _text(data: bytes | str | None) -> str:
     if isinstance(data, bytes):
         return data.decode(errors="replace")
     return data or ""
+
+
+def selected_params(items: Iterable[Any], name: str, kind: type) -> list[Any]:
+    """The values of parameter ``name`` (of type ``kind``) among the test items a session
+    will run, each once, in order: a session-wide pool starts only the runs that -k and
+    node ids kept."""
+    chosen: list[Any] = []
+    for item in items:
+        value = getattr(item, "callspec", None) and item.callspec.params.get(name)
+        if isinstance(value, kind) and value not in chosen:
+            chosen.append(value)
+    return chosen
