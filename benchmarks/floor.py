@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from pathlib import Path
 
 APP = "shop_dev"
@@ -59,8 +60,8 @@ def stop_collector(proc: subprocess.Popen) -> None:
     proc.wait(timeout=20)
 
 
-def run_core(url: str, out: Path, seed: int, record: Path | None = None) -> tuple[float, int, str]:
-    """(wall seconds, peak RSS in MiB, verdict) of one core-profile pytest run."""
+def run_core(url: str, out: Path, seed: int, record: Path | None = None) -> tuple[float, int, str, dict[str, float]]:
+    """(wall seconds, peak RSS in MiB, verdict, seconds per case) of one core-profile pytest run."""
     env = dict(os.environ)
     env.pop(RECORD_ENV, None)
     if record is not None:
@@ -73,27 +74,39 @@ def run_core(url: str, out: Path, seed: int, record: Path | None = None) -> tupl
     elapsed = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)
     results = json.loads((out / "results.json").read_text())
-    return elapsed, usage.ru_maxrss // 1024, f"exit {proc.returncode}, {results['verdict']['text']}"
+    durations = {case["case"]: case["duration"] for case in results["cases"]}
+    return elapsed, usage.ru_maxrss // 1024, f"exit {proc.returncode}, {results['verdict']['text']}", durations
 
 
 def load_requests(path: Path) -> list[tuple[str, bytes]]:
     """(method, the request's bytes as http.client put them on the wire)."""
+    return [(method, data) for method, data, _ in load_recording(path)]
+
+
+def load_recording(path: Path) -> list[tuple[str, bytes, str]]:
+    """(method, bytes on the wire, the case that sent it) for every recorded request."""
     requests = []
     for line in path.read_text(encoding="utf-8").splitlines():
         item = json.loads(line)
         head = f"{item['method']} {item['target']} HTTP/1.1\r\n".encode("utf-8")
+        case = ""
         for name, value in item["headers"]:
             head += name.encode("latin-1") + b": " + value.encode("latin-1") + b"\r\n"
-        requests.append((item["method"], head + b"\r\n" + base64.b64decode(item["body"])))
+            if name.lower() == "x-conformance-case":
+                case = value.split(" [", 1)[0]  # "case [canary]" belongs to the case
+        requests.append((item["method"], head + b"\r\n" + base64.b64decode(item["body"]), case))
     return requests
 
 
-def replay(host: str, port: int, requests: list[tuple[str, bytes]]) -> tuple[float, int, int]:
-    """Send every request in order; (seconds, connections opened, requests unanswered)."""
+def replay(host: str, port: int, requests: list[tuple[str, bytes, str]]) -> tuple[float, int, int, dict[str, float]]:
+    """Send every request in order; (seconds, connections opened, requests unanswered,
+    seconds per case)."""
     conn: http.client.HTTPConnection | None = None
     opened = unanswered = 0
+    per_case: dict[str, float] = defaultdict(float)
     started = time.perf_counter()
-    for method, data in requests:
+    for method, data, case in requests:
+        one_started = time.perf_counter()
         if conn is None or conn.sock is None:
             conn = http.client.HTTPConnection(host, port, timeout=10)
             conn.connect()
@@ -111,23 +124,25 @@ def replay(host: str, port: int, requests: list[tuple[str, bytes]]) -> tuple[flo
         except (OSError, http.client.HTTPException):
             unanswered += 1
             conn.close()
+        per_case[case] += time.perf_counter() - one_started
     elapsed = time.perf_counter() - started
     if conn is not None:
         conn.close()
-    return elapsed, opened, unanswered
+    return elapsed, opened, unanswered, per_case
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", type=int, default=1, help="--hypothesis-seed for both suite runs (default 1)")
     parser.add_argument("--keep-recording", type=Path, help="copy the recorded requests here")
+    parser.add_argument("--top", type=int, default=8, help="cases listed by time above their floor (default 8)")
     args = parser.parse_args()
     print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         proc, url = start_collector(tmp / "timed.sqlite3", 0)
         try:
-            suite, peak_mib, verdict = run_core(url, tmp / "timed", args.seed)
+            suite, peak_mib, verdict, durations = run_core(url, tmp / "timed", args.seed)
         finally:
             stop_collector(proc)
         print(f"suite: core profile {suite:.2f} s wall, peak memory {peak_mib} MiB, {verdict}")
@@ -141,17 +156,24 @@ def main() -> int:
             stop_collector(proc)
         if args.keep_recording:
             shutil.copy(record, args.keep_recording)
-        requests = load_requests(record)
-        sent = sum(len(data) for _, data in requests)
+        requests = load_recording(record)
+        sent = sum(len(data) for _, data, _ in requests)
 
         proc, _ = start_collector(tmp / "replay.sqlite3", port)
         try:
-            floor, opened, unanswered = replay("127.0.0.1", port, requests)
+            floor, opened, unanswered, per_case = replay("127.0.0.1", port, requests)
         finally:
             stop_collector(proc)
     print(f"floor: {len(requests)} recorded requests ({sent / 2**20:.1f} MiB) replayed in {floor:.2f} s "
           f"on {opened} connection(s), {unanswered} unanswered")
     print(f"ratio suite/floor: {suite / floor:.2f} (aim: within 2x; peak memory aim: under 300 MB)")
+    in_cases = sum(durations.values())
+    print(f"of the suite's {suite:.2f} s: {in_cases:.2f} s inside the cases (their floor {sum(per_case.values()):.2f} s), "
+          f"{suite - in_cases:.2f} s outside them (interpreter, imports, collection, the bundle)")
+    print(f"cases furthest above their floor (case time - replay time of its requests):")
+    above = sorted(((durations[c] - per_case.get(c, 0.0), c) for c in durations), reverse=True)
+    for gap, case in above[: args.top]:
+        print(f"  {gap:6.2f} s  {case} (case {durations[case]:.2f} s, floor {per_case.get(case, 0.0):.2f} s)")
     return 0
 
 
