@@ -104,24 +104,15 @@ def crc32_combine(crc1: int, crc2: int, len2: int) -> int:
 
     The standard library does not expose it. It lets the bomb's CRC over hundreds of
     MiB of spaces come from the CRC of one block, in microseconds instead of 0.2 s."""
-    if len2 <= 0:
-        return crc1
-    odd = [0xEDB88320] + [1 << i for i in range(31)]  # the operator for one zero bit
-    even = _gf2_square(odd)  # two zero bits
-    odd = _gf2_square(even)  # four zero bits
-    while True:  # apply len2 zero bytes to crc1, one bit of len2 at a time
-        even = _gf2_square(odd)
+    operator = [0xEDB88320] + [1 << i for i in range(31)]  # appends one zero bit
+    for _ in range(3):
+        operator = _gf2_square(operator)  # 2, 4, then 8 zero bits: one zero byte
+    while len2 > 0:  # append len2 zero bytes to crc1, one bit of len2 at a time
         if len2 & 1:
-            crc1 = _gf2_times(even, crc1)
+            crc1 = _gf2_times(operator, crc1)
         len2 >>= 1
-        if not len2:
-            break
-        odd = _gf2_square(even)
-        if len2 & 1:
-            crc1 = _gf2_times(odd, crc1)
-        len2 >>= 1
-        if not len2:
-            break
+        if len2:
+            operator = _gf2_square(operator)
     return crc1 ^ crc2
 
 
