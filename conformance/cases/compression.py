@@ -116,6 +116,20 @@ def crc32_combine(crc1: int, crc2: int, len2: int) -> int:
     return crc1 ^ crc2
 
 
+@functools.lru_cache(maxsize=2)
+def _bomb_start(with_block: bool) -> tuple[bytes, bytes, int, "zlib._Compress"]:
+    """What every bomb begins with: the packed "[" and, when asked, one packed block of
+    spaces with its CRC, plus the compressor as it is after them. Both bombs share it,
+    so the 16 MiB block is compressed once per process (0.1 s at level 9)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)  # raw deflate: the gzip frame is ours
+    head = packer.compress(b"[") + packer.flush(zlib.Z_FULL_FLUSH)
+    if not with_block:
+        return head, b"", 0, packer
+    block = b" " * (BOMB_BLOCK_MIB << 20)
+    packed = packer.compress(block) + packer.flush(zlib.Z_FULL_FLUSH)
+    return head, packed, zlib.crc32(block), packer
+
+
 @functools.lru_cache(maxsize=4)
 def whitespace_bomb(decoded_mib: int) -> bytes:
     """base64(gzip('[' + spaces + ']')): valid JSON that decodes to ``decoded_mib`` MiB.
@@ -125,15 +139,12 @@ def whitespace_bomb(decoded_mib: int) -> bytes:
     repeated. The CRC of the blocks is combined from the CRC of one block, so no pass
     goes over all the data (a plain CRC took about 0.2 s for 700 MiB, compressing it all 3 s)."""
     full, rest = divmod(decoded_mib, BOMB_BLOCK_MIB)
-    block = b" " * (BOMB_BLOCK_MIB << 20)
-    packer = zlib.compressobj(9, zlib.DEFLATED, -15)  # raw deflate: the gzip frame is ours
-    head = packer.compress(b"[") + packer.flush(zlib.Z_FULL_FLUSH)
-    packed = packer.compress(block) + packer.flush(zlib.Z_FULL_FLUSH) if full else b""
+    head, packed, block_crc, started = _bomb_start(full > 0)
+    packer = started.copy()  # the shared one stays as it is for the next bomb
     tail = packer.compress(b" " * (rest << 20) + b"]") + packer.flush()
     crc = zlib.crc32(b"[")
-    block_crc = zlib.crc32(block) if full else 0
     for _ in range(full):
-        crc = crc32_combine(crc, block_crc, len(block))
+        crc = crc32_combine(crc, block_crc, BOMB_BLOCK_MIB << 20)
     crc = zlib.crc32(b" " * (rest << 20) + b"]", crc)
     size = (decoded_mib << 20) + 2
     frame = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"  # gzip, deflate, no name, no time
