@@ -453,13 +453,13 @@ class Client:
         the wire at all, e.g. a header value with a bare newline."""
         target = (self.endpoint_path if path is None else path) + ("" if query is None else "?" + query)
         request = self._build_request(method, target, bytes(body), headers, case)
-        record_to = os.environ.get(RECORD_ENV)
-        if record_to:
-            _record_request(record_to, request)
         started_at = time.time()
         start = time.monotonic()
         deadline = start + (self.timeout if timeout is None else timeout)
         attempt = self._attempt(request, deadline)
+        record_to = os.environ.get(RECORD_ENV)
+        if record_to:  # after the attempt: a request http.client refused never went out
+            _record_request(record_to, request)
         retried = False
         if attempt.retryable:
             # A reused connection closed without a byte of answer: usually the server's
