@@ -12,9 +12,12 @@ deadline passed), ``refused`` (nobody listening, or the host is unreachable) and
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import http.client
 import io
+import json
+import os
 import re
 import select
 import shlex
@@ -38,6 +41,9 @@ INLINE_CURL_BODY_LIMIT = 2048
 # Methods whose requests carry a body by definition, so Content-Length: 0 is sent.
 BODY_METHODS = ("POST", "PUT", "PATCH")
 _INTERIM_STATUS = re.compile(rb"HTTP/1\.[01] 1\d\d ")
+# Off unless set: a file that gets one JSON line per request sent, so that
+# benchmarks/floor.py can replay the suite's exact bytes and time the bare traffic.
+RECORD_ENV = "CONFORMANCE_RECORD_REQUESTS"
 
 
 # --------------------------------------------------------------------------- evidence
@@ -396,6 +402,13 @@ def _parse_endpoint(endpoint: str) -> tuple[str, str, int, str, str]:
     return parts.scheme, parts.hostname, port, netloc, parts.path or "/"
 
 
+def _record_request(path: str, request: _Request) -> None:
+    line = json.dumps({"method": request.method, "target": request.target, "headers": request.headers,
+                       "body": base64.b64encode(request.body).decode("ascii")})
+    with open(path, "a", encoding="utf-8") as out:
+        out.write(line + "\n")
+
+
 # --------------------------------------------------------------------------- client
 
 
@@ -444,6 +457,9 @@ class Client:
         start = time.monotonic()
         deadline = start + (self.timeout if timeout is None else timeout)
         attempt = self._attempt(request, deadline)
+        record_to = os.environ.get(RECORD_ENV)
+        if record_to:  # after the attempt: a request http.client refused never went out
+            _record_request(record_to, request)
         retried = False
         if attempt.retryable:
             # A reused connection closed without a byte of answer: usually the server's

@@ -6,7 +6,7 @@ import zlib
 
 import pytest
 
-from conformance.cases.compression import whitespace_bomb
+from conformance.cases.compression import crc32_combine, whitespace_bomb
 
 
 @pytest.mark.parametrize("mib", [1, 16, 17, 100])
@@ -27,3 +27,9 @@ def test_bomb_is_valid_gzip_of_a_json_array_of_spaces(mib: int) -> None:
 
 def test_the_largest_bomb_stays_under_a_million_bytes_as_sent() -> None:
     assert len(whitespace_bomb(700)) <= 1_000_000
+
+
+@pytest.mark.parametrize("first, second", [(b"", b""), (b"[", b""), (b"", b" " * 3), (b"[", b" " * 1000),
+                                           (b"abc", bytes(range(256)) * 5)])
+def test_crc32_combine_matches_zlib_over_the_joined_data(first: bytes, second: bytes) -> None:
+    assert crc32_combine(zlib.crc32(first), zlib.crc32(second), len(second)) == zlib.crc32(first + second)

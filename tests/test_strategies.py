@@ -264,3 +264,13 @@ def test_batch_of_size_with_tag_keeps_the_exact_size() -> None:
         batch, body = cs.batch_of_size(size, encoding=encoding, tag="feedf00d")
         assert len(body) == size
         assert all(e["event_id"].startswith("feedf00d-") for e in batch)
+
+
+def test_event_and_batch_strategies_are_shared_for_the_same_arguments() -> None:
+    """Sharing saves Hypothesis' per-object work; an unhashable pinned value still works."""
+    from strategies import batches, events
+    assert events(app_id="shop_dev") is events(app_id="shop_dev")
+    assert events(app_id="shop_dev") is not events(app_id="other")
+    assert batches(0, 2, app_id="shop_dev") is batches(0, 2, app_id="shop_dev")
+    pinned = events(items=[{"id": "a"}])  # a list is unhashable: built anew, not cached
+    assert pinned is not events(items=[{"id": "a"}])
