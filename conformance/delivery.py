@@ -48,9 +48,6 @@ class ReadBack:
     polls: int = 0
     seconds: float = 0.0
 
-    def holds(self, event_id: str) -> bool:
-        return event_id in self.copies
-
     def summary(self) -> dict[str, Any]:
         return {"records": self.records, "records_with_run_events": self.records_with_run_events,
                 "undecodable": self.undecodable, "undecodable_samples": self.undecodable_samples,

@@ -76,27 +76,32 @@ class Ledger:
 
     # --- recording ----------------------------------------------------------------
     def valid_send(self, events: Iterable[dict[str, Any]], exchange: Exchange, case: str) -> None:
-        """A request the suite demands 200 for, carrying these (valid) events."""
+        """A request the suite demands 200 for, carrying these (valid) events: booked as
+        acknowledged or not, and noted by answer like any other request."""
         send = Send(case, exchange)
         book = self.acked if exchange.status == 200 else self.unacked
+        ids = []
         with self._lock:
             for event in events:
                 event_id = event.get("event_id") if isinstance(event, dict) else None
                 if isinstance(event_id, str):
                     book.setdefault(event_id, []).append(SentEvent(event, send))
-                    if exchange.status == 200:
-                        self.answered_200.add(event_id)
+                    ids.append(event_id)
+        self._note(ids, send, judged=True)
 
     def any_send(self, body: bytes, query: str | None, exchange: Exchange, case: str,
                  judged: bool = True) -> None:
-        """Any request: note its tagged event_ids as sent, and, when it is a POST to the
-        endpoint (``judged``), by answer (200, or a refusal)."""
-        # Only this run's tagged ids: a fixed id (a generated "0", a replayed capture) may
-        # have been stored by an earlier run, and must not count as stored after a refusal.
-        ids = [i for i in event_ids_in(body, query) if i.startswith(self.tag)] if body else []
-        if not ids:
-            return
-        status = exchange.status
+        """Any other request: its event_ids, noted by answer when it is a POST to the
+        endpoint (``judged``)."""
+        if body:
+            self._note(event_ids_in(body, query), Send(case, exchange), judged)
+
+    def _note(self, ids: Iterable[str], send: Send, judged: bool) -> None:
+        """Note the tagged ids as sent and, when judged, by answer (200, or a refusal).
+        Only this run's tagged ids: a fixed id (a generated "0", a replayed capture) may
+        have been stored by an earlier run, and must not count as stored after a refusal."""
+        ids = [i for i in ids if self.is_fresh(i)]
+        status = send.status
         with self._lock:
             self.seen.update(ids)
             if not judged or status is None:
@@ -104,7 +109,6 @@ class Ledger:
             if status == 200:
                 self.answered_200.update(ids)
             elif 400 <= status < 500:
-                send = Send(case, exchange)
                 for event_id in ids:
                     self.refused.setdefault(event_id, send)
 
@@ -113,7 +117,7 @@ class Ledger:
         """Whether an event_id read from the sink belongs to this run."""
         if not isinstance(event_id, str):
             return False
-        return event_id.startswith(self.tag) or event_id in self.acked or event_id in self.refused
+        return self.is_fresh(event_id) or event_id in self.acked or event_id in self.refused
 
     def is_fresh(self, event_id: str) -> bool:
         """Whether only this run can have stored this event_id: it carries the run's tag.
@@ -129,7 +133,7 @@ class Ledger:
     def unknown(self, event_ids: Iterable[str]) -> list[str]:
         """Tagged ids the run never sent: a store that re-encodes event_ids makes them."""
         with self._lock:
-            return [i for i in event_ids if i.startswith(self.tag) and i not in self.seen
+            return [i for i in event_ids if self.is_fresh(i) and i not in self.seen
                     and i not in self.acked and i not in self.unacked]
 
     def acked_ids(self) -> set[str]:

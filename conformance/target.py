@@ -132,15 +132,19 @@ class Target:
 
     # --- sending --------------------------------------------------------------
     def send(self, method: str = "POST", query: str | None = None, body: bytes = b"",
-             headers: Sequence[tuple[str, str]] | None = None, path: str | None = None) -> Exchange:
-        """Send one request and record it. Timeouts fail CS-TIMELY; a refusal is ERROR."""
+             headers: Sequence[tuple[str, str]] | None = None, path: str | None = None,
+             valid: bool = False) -> Exchange:
+        """Send one request and record it. Timeouts fail CS-TIMELY; a refusal is ERROR.
+        ``valid``: a request the suite demands 200 for, whose events the history keeps."""
         if self.down_reason:
             raise CouldNotJudge(f"the target is down ({self.down_reason})")
         if headers is None:
             headers = self.headers()
         ex = self.client.send(method, query, body, headers, case=self.record.name, path=path)
         self.record.add(ex)
-        if self.tracking:
+        if valid:
+            self.track_valid(ex, body, query)
+        elif self.tracking:
             self.ledger.any_send(body, query, ex, self.record.name, judged=method == "POST" and path is None)
         if ex.outcome == "timeout":
             self._check_still_alive(f"a request of {self.record.name} timed out")
@@ -169,8 +173,7 @@ class Target:
         """POST a valid request: it must get exactly 200 (and, softly, an empty body), and
         with a sink its events must then be stored intact."""
         query = query if query is not None else self.query(**params)
-        ex = self.post(body, query, headers)
-        self.track_valid(ex, body, query)
+        ex = self.send("POST", query, body, headers, valid=True)
         expect_accepted(ex, requirement)
         if soft_checks:
             self.soft(expect_empty_success_body, ex)

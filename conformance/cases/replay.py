@@ -9,7 +9,7 @@ scenario, so a failure names the real-world situation it broke.
 With a sink, the replayed events are entered in the run's ledger like any valid
 send. Their event_ids are fixed by the capture, so a shared sink may hold them from
 an earlier run too: the ledger counts such ids as found (the events are there) but
-leaves them out of the refusal and duplicate accounts (``Ledger.is_replayed``).
+leaves them out of the refusal and duplicate accounts (``Ledger.is_fresh``).
 """
 from __future__ import annotations
 
