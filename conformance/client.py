@@ -122,6 +122,11 @@ class Exchange:
 # --------------------------------------------------------------------------- redaction
 
 
+def redact(text: str, secrets: Sequence[str]) -> str:
+    """``text`` with every secret, and its percent-encoded form, replaced."""
+    return _redact(text, _secret_forms(secrets))
+
+
 def _redact(text: str, secrets: Sequence[str]) -> str:
     for secret in secrets:
         text = text.replace(secret, REDACTED)

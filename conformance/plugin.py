@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from conformance import baseline, catalog
+from conformance.client import redact
 from conformance.failures import (
     ERROR, FAIL, INFO, PASS, SKIP, WARN, ConformanceFailure, CouldNotJudge,
 )
@@ -484,19 +485,13 @@ def redacted_options(config: pytest.Config, settings: Settings) -> dict[str, Any
         "sink": settings.sink.description if settings.sink is not None else None,
         "sink_wait": settings.sink_wait if settings.sink is not None else None,
         "sink_record": config.getoption("sink_record") if settings.sink is not None else None,
-        "collector_command": _redact(settings.collector_command, settings.secrets),
+        # A command line may carry the cookie (the embedded collector's does).
+        "collector_command": redact(settings.collector_command, settings.secrets)
+                             if settings.collector_command else None,
         "durability_kills": settings.durability_kills if settings.collector_command else None,
         "durability_seed": settings.durability_seed if settings.collector_command else None,
         "websdk_version": settings.websdk.version if settings.websdk else None,
     }
-
-
-def _redact(text: str | None, secrets: tuple[str, ...]) -> str | None:
-    """A command line may carry the cookie (the embedded collector's does): hide it."""
-    for secret in secrets:
-        if text and secret:
-            text = text.replace(secret, "<redacted>")
-    return text
 
 
 def _profile_skip_reason(profiles: list[str]) -> str:
