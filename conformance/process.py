@@ -48,13 +48,12 @@ class Stop:
 
 @dataclass
 class CollectorProcess:
-    """Start, kill and restart a collector command; the endpoint tells where it listens."""
+    """Start and kill a collector command; the endpoint tells where it listens."""
 
     command: str
     endpoint: str
     ready_timeout: float = 30.0
     starts: list[Start] = field(default_factory=list)
-    stops: list[Stop] = field(default_factory=list)
     _proc: subprocess.Popen | None = None
     _log: Path | None = None
 
@@ -113,14 +112,8 @@ class CollectorProcess:
             proc.wait(timeout=GRACE_AFTER_SIGKILL)
         self._signal_group(signal.SIGKILL)  # whatever the command left behind in its group
         self._wait_port_closed()
-        stop = Stop(sig.name, at, exited_after, proc.returncode)
-        self.stops.append(stop)
         self._proc = None
-        return stop
-
-    def restart(self, sig: signal.Signals = signal.SIGKILL, exit_bound: float = 30.0) -> tuple[Stop, float]:
-        stop = self.kill(sig, exit_bound)
-        return stop, self.start()
+        return Stop(sig.name, at, exited_after, proc.returncode)
 
     def stop(self) -> None:
         """Stop whatever is running, at once, and remove the log. Safe to call any number of times."""
@@ -138,10 +131,6 @@ class CollectorProcess:
     @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
 
     def output_tail(self) -> str:
         """The last lines the collector printed, for error messages."""
