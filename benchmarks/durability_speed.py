@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from conformance.certify import reference_sink
+
 APP = "shop_dev"
 
 
@@ -36,7 +38,7 @@ def durability_run(work: Path, kills: int) -> dict:
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-k", "durability",
                     "--endpoint", f"http://127.0.0.1:{port}/collect", "--app-id", APP,
-                    "--sink", f"sqlite:{db}?query=SELECT json FROM events", "--collector-command", command,
+                    "--sink", reference_sink(str(db)), "--collector-command", command,
                     "--durability-kills", str(kills), "--durability-seed", "1",
                     "--conformance-report", str(work / "report")],
                    cwd=work, stdout=subprocess.DEVNULL, timeout=600, check=False)

@@ -15,9 +15,9 @@ import secrets
 import shlex
 import socket
 import subprocess
-import zlib
 import sys
 import tempfile
+import zlib
 from pathlib import Path
 from typing import Iterator
 
@@ -57,8 +57,8 @@ def pytest_args(args: argparse.Namespace, endpoint: str, app_id: str) -> list[st
 def certify(args: argparse.Namespace) -> int:
     with _target(args) as (endpoint, app_id):
         print(f"certifying {endpoint} (appId {app_id})", flush=True)
-        # pytest runs in its own process: a clean import state, and the embedded
-        # collector (a thread here) is measured from outside like any other target.
+        # pytest runs in its own process: a clean import state; without --endpoint it
+        # starts the embedded collector itself, as a command it owns.
         code = subprocess.call([sys.executable, "-m", "pytest", *pytest_args(args, endpoint, app_id)])
     # Only a run that reached a verdict (exit 0 or 1) wrote a bundle of its own; any
     # report.html otherwise is an earlier run's and must not be named.

@@ -30,7 +30,7 @@ from typing import Sequence
 
 import pytest
 
-from conformance import catalog
+from conformance import catalog, certify
 from conformance.collector.server import CollectorConfig, RunningCollector
 from tests.collector_helpers import gzip_base64, http_request
 from tests.kill.matrix import run_mutant
@@ -75,8 +75,8 @@ def reference_config(db_path: Path) -> CollectorConfig:
 
 
 def reference_sink(db_path: Path) -> tuple[str, ...]:
-    """The reference collector's store, read back: one JSON text per stored event."""
-    return ("--sink", f"sqlite:{db_path}?query=SELECT json FROM events")
+    """The reference collector's store, read back as certify reads it: one JSON text per event."""
+    return ("--sink", certify.reference_sink(str(db_path)))
 
 
 def test_reference_collector_passes_core_auth_web_and_delivery(tmp_path: Path) -> None:

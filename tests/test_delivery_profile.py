@@ -17,11 +17,11 @@ from typing import Iterator
 
 import pytest
 
+from conformance.certify import REFERENCE_SINK_QUERY
 from conformance.collector.server import CollectorConfig, RunningCollector
 from tests.kill.mutants import APP_ID
 from tests.kill.suite import run_suite
 
-EVENTS_QUERY = "SELECT json FROM events"
 # A few delivery cases: enough to judge a sink, not a whole certification.
 SOME_CASES = ("-k", "edge_values and (integers or unicode)")
 
@@ -82,7 +82,7 @@ class EventsReadApi(BaseHTTPRequestHandler):
             self.end_headers()
             return
         with sqlite3.connect(f"file:{self.db}?mode=ro", uri=True) as conn:
-            rows = [json.loads(r[0]) for r in conn.execute(EVENTS_QUERY)]
+            rows = [json.loads(r[0]) for r in conn.execute(REFERENCE_SINK_QUERY)]
         body = json.dumps(rows).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")

@@ -21,7 +21,7 @@ from tests.kill.mutants import APP_ID, AUTH_OPTIONS, COOKIE
 from tests.kill.suite import run_suite
 from tests.kill.websdk_mutants import LOOPBACK_ORIGIN, WEBSDK_MUTANTS, WEBSDK_OPTIONS
 from tests.nginx_passthrough import running_nginx
-from tests.test_correct_collectors import CORRECT_RUN_OPTIONS, assert_conformant
+from tests.test_correct_collectors import CORRECT_RUN_OPTIONS, assert_conformant, reference_sink
 
 
 def _missing() -> list[str]:
@@ -53,7 +53,7 @@ def test_reference_collector_passes_with_the_real_web_sdk(sdk: websdk.Installed,
                              db_path=str(db))
     with RunningCollector(config) as collector:
         run = run_suite(collector.url, tmp_path, (*AUTH_OPTIONS, *WEBSDK_OPTIONS, *CORRECT_RUN_OPTIONS,
-                                                  "--sink", f"sqlite:{db}?query=SELECT json FROM events"),
+                                                  *reference_sink(db)),
                         quick=False)
     assert_conformant(run, ["core", "auth", "web", "delivery", "websdk"])
     assert run.results["run"]["options"]["websdk_version"] == websdk.DEFAULT_VERSION
