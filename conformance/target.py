@@ -50,6 +50,7 @@ class Settings:
     websdk: Any = None                     # a conformance.websdk.Installed: the websdk profile is on
     chromium: str | None = None            # the system Chromium the websdk profile drives
     websdk_driver: str = ""                # the browser driver's version
+    tls: Any = None                        # a conformance.tls.TLSOptions (CA, client cert, proxy)
 
     @property
     def secrets(self) -> tuple[str, ...]:
