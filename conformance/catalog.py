@@ -16,6 +16,8 @@ collector, judging by what the SDK itself concludes.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import asdict, dataclass
 from typing import Iterable
 
@@ -258,3 +260,9 @@ def format_catalog(requirements: Iterable[Requirement] = REQUIREMENTS) -> str:
         lines.append(f"{r.id}  [{r.level}, profile {r.profile}]  ({r.section})")
         lines.append(f"    {r.statement}")
     return "\n".join(lines)
+
+
+def digest(requirements: Iterable[Requirement] = REQUIREMENTS) -> str:
+    """The sha256 of the catalog's content: the catalog's version, as a bundle records it."""
+    data = json.dumps([r.to_dict() for r in requirements], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(data.encode("utf-8")).hexdigest()

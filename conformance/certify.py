@@ -50,8 +50,21 @@ def pytest_args(args: argparse.Namespace, endpoint: str, app_id: str) -> list[st
     if args.collector_command:
         argv += ["--collector-command", args.collector_command,
                  f"--durability-seed={zlib.crc32(str(args.seed).encode()) & 0x7FFFFFFF}"]
+    argv += evidence_args(args)
     # An empty ini file keeps the caller's pytest configuration out of the run.
     return argv + ["-c", _empty_ini(), "--rootdir", str(Path.cwd())] + list(args.pytest_arg)
+
+
+def evidence_args(args: argparse.Namespace) -> list[str]:
+    """The HAR and signing options, passed on to the plugin."""
+    argv = []
+    if getattr(args, "har", None):
+        argv += ["--har", str(Path(args.har).resolve())]
+    if getattr(args, "har_body_cap", None) is not None:
+        argv += ["--har-body-cap", str(args.har_body_cap)]
+    if getattr(args, "sign_key", None):
+        argv += ["--sign-key", str(Path(args.sign_key).resolve())]
+    return argv
 
 
 def certify(args: argparse.Namespace) -> int:

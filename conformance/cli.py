@@ -8,8 +8,10 @@ Subcommands:
   requirements  print the requirement catalog
   validate      check request bodies (or captured requests) against the schema
   load          load and soak a collector with Locust: throughput, latency, loss
-  verify        check that a certification bundle is untouched
+  verify        check that a certification bundle is untouched (and its signature, with --key)
   compare       put several bundles side by side
+  keygen        make an Ed25519 key pair for signing bundles
+  reproduce     re-send one case's requests from a bundle
 """
 from __future__ import annotations
 
@@ -38,7 +40,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_validate(sub)
     _add_load(sub)
     _add_reports(sub)
+    _add_reproduce(sub)
     return parser
+
+
+def _add_reproduce(sub: argparse._SubParsersAction) -> None:
+    from conformance.reproduce import add_arguments, run
+    p = sub.add_parser(
+        "reproduce", help="re-send one case's requests from a bundle and compare the answers",
+        description="Re-send the exact requests of one case, as the bundle's exchanges.har kept them, to "
+                    "the collector (the bundle's target, or --endpoint), and print the recorded and the new "
+                    "answer side by side. Exit 0 when every status is the same, 1 when one differs, 4 for "
+                    "bad input.")
+    add_arguments(p)
+    p.set_defaults(func=run)
 
 
 def _add_certify(sub: argparse._SubParsersAction) -> None:
@@ -75,7 +90,20 @@ def _add_certify(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", default=CERTIFY_SEED, help=f"Hypothesis seed (default {CERTIFY_SEED})")
     p.add_argument("--pytest-arg", action="append", default=[], metavar="ARG",
                    help="extra argument passed to pytest (repeatable), e.g. --pytest-arg=-x")
+    _add_evidence_arguments(p)
     p.set_defaults(func=run_certify)
+
+
+def _add_evidence_arguments(p: argparse.ArgumentParser) -> None:
+    from conformance.har import DEFAULT_BODY_CAP
+    p.add_argument("--sign-key", metavar="FILE",
+                   help="sign the bundle with this Ed25519 private key (make one with `clickstream-conformance "
+                        "keygen DIR`): writes attestation.json, which `verify DIR --key PUB` checks")
+    p.add_argument("--har", metavar="FILE",
+                   help="also write every exchange as HAR 1.2 to FILE (the bundle always holds exchanges.har)")
+    p.add_argument("--har-body-cap", type=int, default=None, metavar="BYTES",
+                   help=f"bodies up to this size are kept in the HAR (default {DEFAULT_BODY_CAP}); larger ones "
+                        "are kept as size and sha256, and `reproduce` cannot re-send them")
 
 
 def _add_serve(sub: argparse._SubParsersAction) -> None:

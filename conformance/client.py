@@ -82,6 +82,16 @@ class Exchange:
     def answered(self) -> bool:
         return self.outcome == "answered"
 
+    @property
+    def auto_headers(self) -> tuple[str, ...]:
+        """Names (lower case) of the headers the client added itself: Host, Content-Length."""
+        return self._auto_headers
+
+    @property
+    def sent_body(self) -> bytes:
+        """The body exactly as sent (unredacted: for evidence files that redact it themselves)."""
+        return self._body
+
     def header(self, name: str) -> str | None:
         """First response header called ``name`` (case-insensitive), else None."""
         wanted = name.lower()

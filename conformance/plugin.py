@@ -11,13 +11,14 @@ ERROR make pytest exit non-zero.
 from __future__ import annotations
 
 import random
+import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
-from conformance import baseline, catalog
+from conformance import __version__, baseline, catalog, evidence_files
 from conformance.client import redact
 from conformance.failures import (
     ERROR, FAIL, INFO, PASS, SKIP, WARN, ConformanceFailure, CouldNotJudge,
@@ -31,6 +32,7 @@ TARGET_KEY = pytest.StashKey[Target]()
 RUN_KEY = pytest.StashKey[RunResults]()
 BASELINE_KEY = pytest.StashKey["baseline.Baseline"]()
 PROCESS_KEY = pytest.StashKey["CollectorProcess"]()  # with --collector-command
+EVIDENCE_KEY = pytest.StashKey["evidence_files.EvidenceFiles"]()  # the HAR log and the signing key
 
 TEST_STATUS = {  # outcome -> (category, short letter, verbose word)
     PASS: ("passed", ".", "PASS"),
@@ -102,6 +104,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="how many times the durability cases kill and restart the collector, per signal (default 3)")
     group.addoption("--durability-seed", type=int, metavar="N",
                     help="seed of the kill schedule (default: random, recorded in the results)")
+    evidence_files.add_options(parser)
 
 
 # --- configuration and the endpoint mode -----------------------------------------
@@ -110,8 +113,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "requirement(*ids): the catalog requirement IDs a conformance case checks")
     endpoint = config.getoption("endpoint")
     if endpoint is None:
-        if config.getoption("app_id") or config.getoption("auth_cookie") or config.getoption("origin"):
-            raise pytest.UsageError("--app-id, --auth-cookie and --origin need --endpoint URL "
+        if config.getoption("app_id") or config.getoption("auth_cookie") or config.getoption("origin") \
+                or config.getoption("sign_key") or config.getoption("har"):
+            raise pytest.UsageError("--app-id, --auth-cookie, --origin, --har and --sign-key need --endpoint URL "
                                     "(or use `clickstream-conformance certify` to test the reference collector)")
         return
     if config.getoption("help") or config.getoption("version", False):
@@ -125,6 +129,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SETTINGS_KEY] = settings
     config.stash[TARGET_KEY] = Target(settings)
     config.stash[RUN_KEY] = RunResults(settings, redacted_options(config, settings))
+    config.stash[EVIDENCE_KEY] = evidence_files.from_options(config, settings.secrets)
+    config.stash[RUN_KEY].signing = evidence_files.signing_record(config.stash[EVIDENCE_KEY])
     baseline_path = config.getoption("baseline")
     if baseline_path:
         config.stash[BASELINE_KEY] = baseline.load(baseline_path)
@@ -336,6 +342,7 @@ class EndpointMode:
         self.target = config.stash[TARGET_KEY]
         self.settings = config.stash[SETTINGS_KEY]
         self.run = config.stash[RUN_KEY]
+        self.evidence = config.stash[EVIDENCE_KEY]
 
     def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
         if file_path.parent == CASES_DIR and file_path.suffix == ".py" \
@@ -358,7 +365,7 @@ class EndpointMode:
 
     @pytest.hookimpl(tryfirst=True)  # before a skip marker ends the setup: a skipped case starts empty too
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        self.target.record = CaseRecord(name=case_name(item))
+        self.target.record = CaseRecord(name=case_name(item), har=self.evidence.har)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo) -> Any:
@@ -450,10 +457,20 @@ class EndpointMode:
         passes, _ = self.run.gate()
         if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
             session.exitstatus = pytest.ExitCode.OK if passes else pytest.ExitCode.TESTS_FAILED
+        self.write_evidence(session)
+
+    def write_evidence(self, session: pytest.Session) -> None:
+        """The bundle (with exchanges.har, signed when a key was given) and the --har file."""
+        har = self.evidence.har.to_bytes(__version__) if self.evidence.har is not None else None
+        problem = evidence_files.write_har_file(self.evidence, har, self.settings.secrets) if har else None
+        if problem:
+            print(problem, file=sys.stderr)
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
         report_dir = self.config.getoption("conformance_report")
         if report_dir:
-            from reports.bundle import write_bundle
-            write_bundle(Path(report_dir), self.run.to_dict(), secrets=self.settings.secrets)
+            from reports.bundle import HAR, write_bundle
+            write_bundle(Path(report_dir), self.run.to_dict(), secrets=self.settings.secrets,
+                         extra_files={HAR: har} if har else None, signing_key=self.evidence.signing_key)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         tr = terminalreporter

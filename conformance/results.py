@@ -31,6 +31,7 @@ class RunResults:
         self.gate_problems: list[str] = []
         self.delivery: dict[str, Any] | None = None  # the delivery account, when a sink was read
         self.durability: dict[str, Any] | None = None  # kills, restarts and losses, when run
+        self.signing: dict[str, Any] | None = None  # the signer's key id, when the bundle is signed
 
     def add(self, result: dict[str, Any]) -> None:
         self.cases.append(result)
@@ -150,6 +151,8 @@ class RunResults:
             "delivery": self.delivery,
             "durability": self.durability,
             "cases": self.cases,
+            "catalog": {"digest": catalog.digest(), "requirements": len(catalog.REQUIREMENTS)},
+            "signing": self.signing,
         }
 
 

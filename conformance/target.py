@@ -66,8 +66,11 @@ class CaseRecord:
     exchange_count: int = 0
     observations: list[dict[str, str]] = field(default_factory=list)
     warnings: list[ConformanceFailure] = field(default_factory=list)
+    har: Any = None  # a conformance.har.HarLog: gets every exchange, not only those kept here
 
     def add(self, ex: Exchange) -> None:
+        if self.har is not None:
+            self.har.add(ex)
         self.exchange_count += 1
         if len(self.exchanges) >= KEEP_FIRST + KEEP_LAST:
             del self.exchanges[KEEP_FIRST]

@@ -2,7 +2,8 @@
 
 The manifest lists the sha256 and size of every other file in the bundle, so
 ``verify_bundle`` can tell a reader that nothing was changed, removed or added
-after the run. It is a tamper-evidence check, not a signature.
+after the run. It is a tamper-evidence check, not a signature: a run given a signing
+key also writes attestation.json (reports/attestation.py), which covers the manifest.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Sequence
 from urllib.parse import quote
 
+from reports.attestation import ATTESTATION, attestation_bytes
 from reports.html import render_report
 
 MANIFEST = "manifest.json"
@@ -21,34 +23,44 @@ RESULTS = "results.json"
 REPORT = "report.html"
 MANIFEST_FORMAT = "clickstream-conformance/manifest@1"
 JUNIT = "junit.xml"
+HAR = "exchanges.har"
 # The files a bundle holds whatever its manifest says (junit.xml is written by pytest).
-OWN_FILES = frozenset({MANIFEST, RESULTS, REPORT, JUNIT})
+OWN_FILES = frozenset({MANIFEST, RESULTS, REPORT, JUNIT, HAR, ATTESTATION})
 
 
-def write_bundle(directory: Path, results: dict[str, Any], secrets: Sequence[str] = ()) -> Path:
-    """Write results.json, report.html and manifest.json into ``directory``.
+def write_bundle(directory: Path, results: dict[str, Any], secrets: Sequence[str] = (),
+                 extra_files: dict[str, bytes] | None = None, signing_key: Any = None) -> Path:
+    """Write results.json, report.html and manifest.json into ``directory``, and
+    ``extra_files`` (exchanges.har) beside them.
 
     Files already there (junit.xml, written by pytest first) are covered by the
     manifest. Everything is rendered and checked in memory first: when a secret
     shows up in any file of the bundle, ValueError is raised and nothing is written.
+    With ``signing_key`` (Ed25519), attestation.json signs every file, the manifest too.
     Returns the directory.
     """
-    return write_files(directory, results, render_report(results), secrets)
+    return write_files(directory, results, render_report(results), secrets, extra_files, signing_key)
 
 
-def write_files(directory: Path, results: dict[str, Any], report_html: str, secrets: Sequence[str] = ()) -> Path:
+def write_files(directory: Path, results: dict[str, Any], report_html: str, secrets: Sequence[str] = (),
+                extra_files: dict[str, bytes] | None = None, signing_key: Any = None) -> Path:
     """Write results.json, the given report.html and manifest.json into ``directory``
     (any kind of results: the certification's, a load run's), with the same checks as
     ``write_bundle``."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    outputs = {RESULTS: _encode(json.dumps(results, indent=2, ensure_ascii=False) + "\n"),
+    outputs = {**(extra_files or {}),
+               RESULTS: _encode(json.dumps(results, indent=2, ensure_ascii=False) + "\n"),
                REPORT: _encode(report_html)}
-    contents = {name: (directory / name).read_bytes() for name in _bundle_files(directory)}
+    contents = {name: (directory / name).read_bytes() for name in _bundle_files(directory)
+                if name != ATTESTATION}
     contents.update(outputs)
     manifest = (json.dumps(_manifest(results, contents), indent=2) + "\n").encode("utf-8")
-    _refuse_secrets(directory, {**contents, MANIFEST: manifest}, secrets)
-    for name, data in {**outputs, MANIFEST: manifest}.items():
+    outputs[MANIFEST] = manifest
+    if signing_key is not None:
+        outputs[ATTESTATION] = attestation_bytes(signing_key, {**contents, MANIFEST: manifest}, results)
+    refuse_secrets(directory, {**contents, **outputs}, secrets)
+    for name, data in outputs.items():
         (directory / name).write_bytes(data)
     return directory
 
@@ -86,9 +98,16 @@ def verify_bundle(directory: Path) -> list[str]:
     problems = []
     for name, entry in listed.items():
         problems += _check_listed(directory, name, entry)
+    # attestation.json is written after the manifest and covers it: it checks itself.
     problems += [f"{name}: not listed in the manifest (added after the bundle was written)"
-                 for name in _bundle_files(directory) if name not in listed]
+                 for name in _bundle_files(directory) if name not in listed and name != ATTESTATION]
     return problems
+
+
+def bundle_files(directory: Path) -> list[str]:
+    """Every file of the bundle in ``directory`` but its attestation, as POSIX paths."""
+    return [name for name in _bundle_files(directory) + [MANIFEST]
+            if name != ATTESTATION and (Path(directory) / name).is_file()]
 
 
 def file_digest(path: Path) -> str:
@@ -121,7 +140,7 @@ def _bundle_files(directory: Path) -> list[str]:
     return sorted(n for n in names if n != MANIFEST)
 
 
-def _refuse_secrets(directory: Path, contents: dict[str, bytes], secrets: Sequence[str]) -> None:
+def refuse_secrets(directory: Path, contents: dict[str, bytes], secrets: Sequence[str]) -> None:
     """The producer redacts; this is the last line of defence before files are written.
     The error names the files, never the secret."""
     forms = _secret_forms(secrets)

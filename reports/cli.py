@@ -5,8 +5,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from reports.bundle import MANIFEST, verify_bundle
-from reports.compare import compare_bundles
+from reports.attestation import check_attestation
+from reports.bundle import MANIFEST, bundle_files, verify_bundle
+from reports.compare import load_bundle, render_comparison, signer_line
+from reports.signing import SigningError, generate_keypair, key_id, load_public_key, short_key_id
 
 DEFAULT_COMPARISON = "conformance-comparison.html"
 
@@ -19,7 +21,18 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                     "Exit 0 when untouched, 1 when a file was changed, removed or added, "
                     "2 when DIR is not a bundle.")
     verify.add_argument("directory", metavar="DIR", type=Path, help="the bundle directory")
+    verify.add_argument("--key", metavar="PUB", type=Path,
+                        help="the signer's Ed25519 public key (PEM): also check attestation.json's signature, "
+                             "so a bundle whose files and manifest were both rewritten is caught; exit 1 when the "
+                             "bundle is unsigned or signed by another key")
     verify.set_defaults(func=run_verify)
+    keygen = subparsers.add_parser(
+        "keygen", help="make an Ed25519 key pair for signing certification bundles",
+        description="Write conformance-signing.key (the private key, mode 0600: give it to certify "
+                    "--sign-key) and conformance-signing.pub (the public key: give it to whoever checks "
+                    "your bundles with verify --key) into DIR. Existing keys are never overwritten.")
+    keygen.add_argument("directory", metavar="DIR", type=Path, help="where to write the key pair")
+    keygen.set_defaults(func=run_keygen)
     compare = subparsers.add_parser(
         "compare", help="put several bundles side by side",
         description="Write one HTML page with the requirement matrix of several bundles, "
@@ -29,6 +42,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     compare.add_argument("directories", metavar="DIR", type=Path, nargs="+", help="bundle directories")
     compare.add_argument("--output", "-o", metavar="FILE.html", type=Path, default=Path(DEFAULT_COMPARISON),
                          help=f"where to write the page (default {DEFAULT_COMPARISON})")
+    compare.add_argument("--key", metavar="PUB", type=Path, action="append", default=[],
+                         help="a signer's Ed25519 public key (repeatable): bundles it signed have their "
+                              "signature checked; the others show their signer as not checked")
     compare.add_argument("--allow-unverified", action="store_true",
                          help="exit 0 even when a bundle fails verification (its column stays marked "
                               "UNVERIFIED, with no verdict)")
@@ -41,13 +57,32 @@ def run_verify(args: argparse.Namespace) -> int:
         return _fail(f"verify: {directory}: no such directory")
     if not (directory / MANIFEST).is_file():
         return _fail(f"verify: {directory}: not a certification bundle (no {MANIFEST})")
-    problems = verify_bundle(directory)
-    for problem in problems:
+    try:
+        public_key = load_public_key(args.key) if args.key else None
+    except SigningError as exc:
+        print(f"verify: {exc}", file=sys.stderr)
+        return 4
+    attestation = check_attestation(directory, bundle_files(directory), public_key)
+    problems = verify_bundle(directory) + attestation.problems
+    for problem in dict.fromkeys(problems):  # the manifest and the attestation may say the same
         print(f"{directory}: {problem}")
     if problems:
-        print(f"bundle {directory} was changed after it was written ({len(problems)} problem(s))")
+        print(f"bundle {directory} FAILS verification ({len(set(problems))} problem(s)); {attestation.status}")
         return 1
-    print(f"bundle {directory} is untouched")
+    print(f"bundle {directory} is untouched; {attestation.status}")
+    return 0
+
+
+def run_keygen(args: argparse.Namespace) -> int:
+    try:
+        private_path, public_path = generate_keypair(args.directory)
+        kid = key_id(load_public_key(public_path))
+    except SigningError as exc:
+        print(f"keygen: {exc}", file=sys.stderr)
+        return 4
+    print(f"private key: {private_path} (mode 0600; keep it secret; certify --sign-key {private_path})")
+    print(f"public key:  {public_path} (share it; verify DIR --key {public_path})")
+    print(f"key id:      {short_key_id(kid)} (full: {kid})")
     return 0
 
 
@@ -56,14 +91,17 @@ def run_compare(args: argparse.Namespace) -> int:
     if missing:
         return _fail("compare: no such directory: " + ", ".join(str(d) for d in missing))
     try:
-        page = compare_bundles(args.directories)
-        args.output.write_text(page, encoding="utf-8")
-    except ValueError as exc:
+        keys = [load_public_key(k) for k in args.key]
+        bundles = [load_bundle(d, keys) for d in args.directories]
+        args.output.write_text(render_comparison(bundles), encoding="utf-8")
+    except ValueError as exc:  # SigningError too: a bad --key
         return _fail(f"compare: {exc}")
     except OSError as exc:
         return _fail(f"compare: cannot write {args.output}: {exc}")
     print(args.output)
-    unverified = [d for d in args.directories if verify_bundle(d)]
+    for bundle in bundles:
+        print(f"compare: {signer_line(bundle)}", file=sys.stderr)
+    unverified = [b["dir"] for b in bundles if b["problems"]]
     for directory in unverified:
         print(f"compare: {directory} fails verification (changed after it was written); "
               "its column is marked UNVERIFIED", file=sys.stderr)

@@ -5,23 +5,30 @@ import json
 from pathlib import Path
 from typing import Any
 
-from reports.bundle import RESULTS, verify_bundle
+from reports.attestation import AttestationCheck, check_attestation
+from reports.bundle import RESULTS, bundle_files, verify_bundle
+from reports.signing import key_id
 from reports.markup import badge, esc, page
 
 RESULTS_FORMAT = "clickstream-conformance/results@1"
 UNVERIFIED = "UNVERIFIED"
 
 
-def compare_bundles(dirs: list[Path]) -> str:
-    """The comparison page; ValueError names a directory that holds no readable results."""
-    bundles = [load_bundle(Path(d)) for d in dirs]
+def compare_bundles(dirs: list[Path], keys: list[Any] = ()) -> str:
+    """The comparison page; ValueError names a directory that holds no readable results.
+    A bundle signed by one of ``keys`` (Ed25519 public keys) has its signature checked."""
+    return render_comparison([load_bundle(Path(d), keys) for d in dirs])
+
+
+def render_comparison(bundles: list[dict[str, Any]]) -> str:
+    """The comparison page for bundles loaded with ``load_bundle``."""
     body = ("<header><h1>Clickstream conformance: collectors compared</h1>"
             f'<p class="subtitle">{len(bundles)} certification bundles</p></header>'
             + _matrix(bundles) + _legend())
     return page("Clickstream conformance comparison", body)
 
 
-def load_bundle(directory: Path) -> dict[str, Any]:
+def load_bundle(directory: Path, keys: list[Any] = ()) -> dict[str, Any]:
     """A bundle's results plus what the comparison shows about the bundle itself."""
     path = directory / RESULTS
     if not directory.is_dir():
@@ -33,8 +40,30 @@ def load_bundle(directory: Path) -> dict[str, Any]:
     if not isinstance(results, dict) or results.get("format") != RESULTS_FORMAT:
         raise ValueError(f"{directory}: {RESULTS} is not in the {RESULTS_FORMAT} format")
     target = (results.get("run") or {}).get("target", "unknown target")
+    attestation = _attestation(directory, keys)
     return {"dir": directory, "label": f"{target} ({directory.name or directory.resolve().name})",
-            "results": results, "problems": verify_bundle(directory)}
+            "results": results, "attestation": attestation,
+            "problems": list(dict.fromkeys(verify_bundle(directory) + attestation.problems))}
+
+
+def _attestation(directory: Path, keys: list[Any]) -> AttestationCheck:
+    unchecked = check_attestation(directory, bundle_files(directory))
+    by_id = {key_id(k): k for k in keys}
+    mine = next((by_id[s] for s in unchecked.signers if s in by_id), None)
+    return unchecked if mine is None else check_attestation(directory, bundle_files(directory), mine)
+
+
+def signer_html(check: AttestationCheck) -> str:
+    """Who signed a bundle, as its column shows it; unsigned bundles are marked."""
+    if not check.signed:
+        return '<div class="note signer unsigned"><b>UNSIGNED</b>: anyone could have written it</div>'
+    checked = "signature checked" if check.key_checked else "signature not checked (no --key for it)"
+    return f'<div class="note signer">{esc(check.status.split(",")[0])}; {checked}</div>'
+
+
+def signer_line(bundle: dict[str, Any]) -> str:
+    """The same, as one line for the terminal."""
+    return f"{bundle['dir']}: {bundle['attestation'].status}"
 
 
 def _matrix(bundles: list[dict[str, Any]]) -> str:
@@ -51,13 +80,15 @@ def _column_head(bundle: dict[str, Any]) -> str:
         problems = bundle["problems"]
         return (label + f'<div class="badge verdict-badge o-unverified">{UNVERIFIED}</div>'
                 f'<div class="note">changed after it was written, {len(problems)} problem(s): '
-                f"{esc(problems[0])}. Its outcomes below are not evidence.</div></th>")
+                f"{esc(problems[0])}. Its outcomes below are not evidence.</div>"
+                f'{signer_html(bundle["attestation"])}</th>')
     verdict = bundle["results"].get("verdict") or {}
     text = verdict.get("text") or ("CONFORMANT" if verdict.get("conformant") else "NOT CONFORMANT")
     profiles = "<br>".join(f"{esc(p)}: {esc(v)}" for p, v in (verdict.get("profiles") or {}).items())
     colour = "o-pass" if verdict.get("conformant") else "o-fail"
     return (label + f'<div class="badge verdict-badge {colour}">{esc(text)}</div>'
-            f'<div class="note">{profiles}</div><div class="note">bundle untouched</div></th>')
+            f'<div class="note">{profiles}</div><div class="note">bundle untouched</div>'
+            f'{signer_html(bundle["attestation"])}</th>')
 
 
 def _requirements(bundles: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -49,7 +49,24 @@ def _title(results: dict[str, Any]) -> str:
     doc = results.get("api_document") or {}
     return ("<header><h1>Clickstream HTTP API conformance report</h1>"
             f'<p class="subtitle">{esc(run.get("target", ""))} &middot; against '
-            f'{esc(doc.get("title", "the API document"))} &middot; {esc(run.get("started_at", ""))}</p></header>')
+            f'{esc(doc.get("title", "the API document"))} &middot; {esc(run.get("started_at", ""))}</p>'
+            f"{provenance_html(results)}</header>")
+
+
+def provenance_html(results: dict[str, Any]) -> str:
+    """Who signed the bundle (or that nobody did) and which suite and catalog judged it."""
+    signing = results.get("signing") or {}
+    suite = results.get("suite") or {}
+    catalog = results.get("catalog") or {}
+    if signing.get("key_id"):
+        signed = (f'<span class="badge o-pass" id="signed-by">signed by {esc(signing["key_id"][:16])}</span> '
+                  f'<span class="note">check with <code>clickstream-conformance verify DIR --key PUB</code></span>')
+    else:
+        signed = '<span class="badge o-skip" id="signed-by">unsigned</span>'
+    versions = (f'{esc(suite.get("name", "clickstream-conformance"))} {esc(suite.get("version", "?"))}'
+                f' &middot; catalog {esc((catalog.get("digest") or "unknown")[:12])}'
+                + (f' ({esc(catalog["requirements"])} requirements)' if catalog.get("requirements") else ""))
+    return f'<p class="provenance">{signed} &middot; {versions}</p>'
 
 
 def verdict_html(results: dict[str, Any]) -> str:
