@@ -25,7 +25,7 @@ MUST = "MUST"
 SHOULD = "SHOULD"
 INFO = "INFO"
 LEVELS = (MUST, SHOULD, INFO)
-PROFILES = ("core", "auth", "web", "strict", "delivery", "durability", "websdk")
+PROFILES = ("core", "auth", "web", "strict", "delivery", "durability", "websdk", "network")
 
 # Identity of the API document the catalog was written against.
 API_DOCUMENT = {
@@ -234,6 +234,31 @@ REQUIREMENTS: tuple[Requirement, ...] = (
        "The same from a page at the allowed web origin: the browser lets the SDK's "
        "credentialed cross-origin sends through, and the SDK finds each one successful.",
        "Request endpoint; Request headers (browsers send credentials with the cookie)", "websdk"),
+    # --- network profile: slow, idle, flooding and aborting clients ----------------------
+    _R("CS-NET-CANARY", MUST,
+       "While hostile clients hold connections (slow headers, slow bodies, idle and "
+       "kept-alive connections, a flood of connections, uploads cut short), valid "
+       "requests sent on fresh connections at a steady pace are all answered, none with "
+       "a 5xx, at the latest 5 s after the hostile clients leave.",
+       "Request response; HttpCode (verdicts MUST 9 and 10 under hostile clients)", "network"),
+    _R("CS-NET-RECOVER", MUST,
+       "Within 5 s after the hostile clients closed their connections, a known-good "
+       "request is answered with 200.",
+       "Request response", "network"),
+    _R("CS-NET-ABORT", MUST,
+       "An upload cut short (reset or closed halfway through its body, plain or "
+       "base64-gzip) harms nothing: the collector keeps serving, and, when the suite "
+       "can read the store (--sink), the request's events are stored whole and as sent, "
+       "or not at all.",
+       "Request response (200: the data was received); Request body", "network"),
+    _R("CS-NET-LATENCY", SHOULD,
+       "During each hostile-client attack the 99th percentile of the canary's latency "
+       "stays within the request timeout (10 s by default, the Web SDK's).",
+       "Request response", "network"),
+    _R("CS-NET-TIMEOUTS", INFO,
+       "How long the collector keeps a silent, a slow and an idle kept-alive connection "
+       "open (its timeouts, as measured), and how many concurrent connections it served.",
+       "Request response", "network"),
 )
 
 BY_ID: dict[str, Requirement] = {r.id: r for r in REQUIREMENTS}

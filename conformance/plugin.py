@@ -43,7 +43,9 @@ TEST_STATUS = {  # outcome -> (category, short letter, verbose word)
     SKIP: ("skipped", "s", "SKIP"),
 }
 LEVEL_RANK = {catalog.MUST: 3, catalog.SHOULD: 2, catalog.INFO: 1}
-AREAS_LAST = {"delivery": 1, "durability": 2}  # areas that run after all others, in this order
+# Areas that run after all others, in this order: the hostile-network attacks after the
+# cases they could disturb, and before the delivery account that judges their canary's 200s.
+AREAS_LAST = {"network": 0.5, "delivery": 1, "durability": 2}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -57,11 +59,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "The value never appears in output or reports")
     group.addoption("--origin", metavar="ORIGIN",
                     help="a web origin the collector allows, e.g. https://shop.example; turns on the web (CORS) profile")
-    group.addoption("--profile", choices=("core", "strict", "websdk"), action="append", metavar="PROFILE",
-                    help="core (default), strict or websdk; repeat to add several. strict also demands "
+    group.addoption("--profile", choices=("core", "strict", "websdk", "network"), action="append", metavar="PROFILE",
+                    help="core (default), strict, websdk or network; repeat to add several. strict also demands "
                          "that invalid events and malformed bodies are refused with 4xx (collectors that "
                          "validate at ingestion); websdk drives the real Web SDK in headless Chromium "
-                         "against the collector (needs --origin and `clickstream-conformance setup websdk`)")
+                         "against the collector (needs --origin and `clickstream-conformance setup websdk`); "
+                         "network holds slow, idle and flooding connections while a canary sends valid batches")
     group.addoption("--websdk-version", metavar="VERSION",
                     help="the @aws/clickstream-web version the websdk profile drives (default 0.12.6, "
                          "the captured one; set it up first with `clickstream-conformance setup websdk "
@@ -105,6 +108,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--durability-seed", type=int, metavar="N",
                     help="seed of the kill schedule (default: random, recorded in the results)")
     evidence_files.add_options(parser)
+    network_group = parser.getgroup("clickstream-network", "Clickstream conformance: the network profile")
+    network_group.addoption("--network-seconds", type=float, default=15.0, metavar="SECONDS",
+                            help="how long each hostile-network attack lasts (default 15, at most 20)")
+    network_group.addoption("--network-sockets", type=int, default=512, metavar="N",
+                            help="the most sockets an attack holds at once (default 512; fewer when "
+                                 "ulimit -n leaves less room, which the results say)")
 
 
 # --- configuration and the endpoint mode -----------------------------------------
@@ -198,11 +207,25 @@ def settings_from_options(config: pytest.Config) -> Settings:
     sink_options = sink_settings(config)
     if sink_options:
         profiles.add("delivery")
+    network_options = network_settings(config) if "network" in chosen else {}
+    if network_options:
+        profiles.add("network")
     process_options = collector_settings(config)
     if sink_options and process_options:
         profiles.add("durability")
     return Settings(endpoint, app_id, cookie, origin, frozenset(profiles), timeout, examples,
-                    shrink_budget=shrink_budget, **sink_options, **process_options, **websdk_options)
+                    shrink_budget=shrink_budget, **sink_options, **process_options, **websdk_options,
+                    **network_options)
+
+
+def network_settings(config: pytest.Config) -> dict[str, Any]:
+    """The network profile's bounds, checked: at most 20 s an attack, at least one socket."""
+    seconds, sockets = config.getoption("network_seconds"), config.getoption("network_sockets")
+    if not 0 < seconds <= 20:
+        raise pytest.UsageError(f"--network-seconds must be more than 0 and at most 20, got {seconds:g}")
+    if not 1 <= sockets <= 10000:
+        raise pytest.UsageError(f"--network-sockets must be between 1 and 10000, got {sockets}")
+    return {"network_seconds": seconds, "network_sockets": sockets}
 
 
 def chosen_profiles(config: pytest.Config) -> list[str]:
@@ -515,7 +538,7 @@ def _profile_skip_reason(profiles: list[str]) -> str:
     hints = {"auth": "give --auth-cookie NAME=VALUE", "web": "give --origin ORIGIN",
              "strict": "give --profile strict", "delivery": "give --sink SPEC",
              "durability": "give --sink SPEC and --collector-command CMD",
-             "websdk": "give --profile websdk and --origin ORIGIN"}
+             "websdk": "give --profile websdk and --origin ORIGIN", "network": "give --profile network"}
     return "profile not selected: " + ", ".join(f"{p} ({hints.get(p, '')})" for p in profiles)
 
 

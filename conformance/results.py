@@ -31,6 +31,7 @@ class RunResults:
         self.gate_problems: list[str] = []
         self.delivery: dict[str, Any] | None = None  # the delivery account, when a sink was read
         self.durability: dict[str, Any] | None = None  # kills, restarts and losses, when run
+        self.network: dict[str, Any] | None = None  # the attacks, canary and timeouts, when run
         self.signing: dict[str, Any] | None = None  # the signer's key id, when the bundle is signed
 
     def add(self, result: dict[str, Any]) -> None:
@@ -153,6 +154,7 @@ class RunResults:
             "cases": self.cases,
             "catalog": {"digest": catalog.digest(), "requirements": len(catalog.REQUIREMENTS)},
             "signing": self.signing,
+            "network": self.network,
         }
 
 

@@ -51,6 +51,8 @@ class Settings:
     chromium: str | None = None            # the system Chromium the websdk profile drives
     websdk_driver: str = ""                # the browser driver's version
     tls: Any = None                        # a conformance.tls.TLSOptions (CA, client cert, proxy)
+    network_seconds: float = 15.0          # each hostile-network attack lasts at most this long
+    network_sockets: int = 512             # and holds at most this many sockets
 
     @property
     def secrets(self) -> tuple[str, ...]:

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from reports.evidence import case_evidence_html
+from reports.network import network_html
 from reports.markup import (
     badge, case_anchor, css_class, esc, level_badge, page, pre, requirement_anchor, table,
 )
@@ -36,6 +37,7 @@ def render_report(results: dict[str, Any]) -> str:
         observed_html(results.get("observed") or {}),
         delivery_html(results),  # "" when the delivery profile did not run
         durability_html(results),  # "" when the durability profile did not run
+        network_html(results),  # "" when the network profile did not run
         run_facts_html(results),
         cases_html(results.get("cases") or []),
         _footer(results),
