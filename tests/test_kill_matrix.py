@@ -20,6 +20,7 @@ from conformance import catalog
 from tests.kill.matrix import POOL_SIZE, problems, run_mutant
 from tests.kill.durable_mutants import VARIANTS
 from tests.kill.mutants import MUTANTS, Mutant
+from tests.kill.network_mutants import NETWORK_MUTANTS
 from tests.kill.suite import SuiteRun, selected_params
 from tests.kill.websdk_mutants import WEBSDK_MUTANTS
 
@@ -59,7 +60,10 @@ def test_suite_only_warns_on_should_break(mutant: Mutant, matrix_runs: dict[str,
 
 # Profiles whose mutants cannot be served in-process: the durability profile kills and
 # restarts the collector it is given, so its broken collectors are processes of their own.
-KILLED_ELSEWHERE = {"durability": "tests/kill/durable_mutants.py"}
+KILLED_ELSEWHERE = {"durability": "tests/kill/durable_mutants.py",
+                    # the network profile's broken servers differ in their server design:
+                    # processes of their own, judged in tests/test_network_profile.py
+                    "network": "tests/kill/network_mutants.py"}
 
 
 def test_library_is_large_and_names_real_requirements() -> None:
@@ -89,6 +93,7 @@ def test_every_must_and_should_requirement_has_a_mutant() -> None:
     # The websdk profile's mutants run in tests/test_websdk_profile.py (they need Chromium).
     killed = set().union(*(m.breaks for m in (*KILLABLE, *WEBSDK_MUTANTS))) | {m.warns for m in CONTROLS}
     killed |= set().union(*(v.breaks for v in VARIANTS.values())) | {v.warns for v in VARIANTS.values()}
+    killed |= set().union(*(m.breaks for m in NETWORK_MUTANTS)) | {m.warns for m in NETWORK_MUTANTS}
     judged = {r.id for r in catalog.REQUIREMENTS if r.level != catalog.INFO}
     assert judged - killed == set()
     assert {r.profile for r in catalog.REQUIREMENTS} >= {"core", "delivery", *KILLED_ELSEWHERE}
