@@ -4,7 +4,8 @@ Without --endpoint the embedded reference collector is started on a free loopbac
 port (with a throw-away database, a random auth cookie and an allowed web origin)
 and certified in the core, auth, web, delivery and durability profiles (its database
 is the sink; the suite starts it as its own process, so it can kill and restart it),
-so a fresh install can show what a full run and its report look like.
+and the network profile (hostile clients beside a canary, 3 s an attack), so a fresh
+install can show what a full run and its report look like.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ import pytest
 
 EMBEDDED_APP_ID = "shop_dev"
 EMBEDDED_ORIGIN = "https://shop.example"
+EMBEDDED_NETWORK_SECONDS = 3.0
 # The reference collector keeps each decoded event as JSON text in its events table.
 REFERENCE_SINK_QUERY = "SELECT json FROM events"
 
@@ -41,6 +43,8 @@ def pytest_args(args: argparse.Namespace, endpoint: str, app_id: str) -> list[st
         argv += ["--auth-cookie", args.auth_cookie]
     if args.origin:
         argv += ["--origin", args.origin]
+    if getattr(args, "network_seconds", None) is not None:
+        argv += ["--network-seconds", str(args.network_seconds)]
     if args.websdk_version:
         argv += ["--websdk-version", args.websdk_version]
     if args.baseline:
@@ -91,7 +95,11 @@ def _target(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
         yield args.endpoint, args.app_id
         return
     from conformance.collector.cli import parse_auth_cookie
-    # The embedded collector is ours to set up: switch on the auth and web profiles too.
+    # The embedded collector is ours to set up: switch on the auth, web and network profiles
+    # too (short attacks: the reference has no timeouts to measure, only starvation to show).
+    args.profile = sorted(set(args.profile or ["core"]) | {"network"})
+    if getattr(args, "network_seconds", None) is None:
+        args.network_seconds = EMBEDDED_NETWORK_SECONDS
     args.auth_cookie = args.auth_cookie or f"conformance_session={secrets.token_urlsafe(18)}"
     if not args.origin and "websdk" in (args.profile or ()):
         # The SDK's page needs an origin a browser sends the cookie from: the collector's own
