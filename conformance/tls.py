@@ -23,7 +23,8 @@ TLS_NOT_VERIFIED = "TLS not verified"
 PROXY_ENV = ("HTTPS_PROXY", "https_proxy")
 # OpenSSL's X509_V_ERR_* codes a user can act on (ssl.SSLCertVerificationError.verify_code).
 _UNKNOWN_CA = {2, 18, 19, 20, 21}
-_NOT_YET_VALID, _EXPIRED, _HOSTNAME_MISMATCH = 9, 10, 62
+_NOT_YET_VALID, _EXPIRED = 9, 10
+_HOSTNAME_MISMATCH = {62, 64}  # a host name, an IP address
 # What OpenSSL says when the other end answered a ClientHello with something not TLS.
 _NOT_TLS = ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG",
             "HTTP_REQUEST", "UNKNOWN_PROTOCOL", "WRONG_SSL_VERSION")
@@ -212,7 +213,7 @@ def _verify_problem(exc: ssl.SSLCertVerificationError, host: str, where: str) ->
                 "(or pass --insecure to test anyway)")
     if code == _NOT_YET_VALID:
         return f"the server's certificate at {where} is not valid yet (check the clocks); or pass --insecure"
-    if code == _HOSTNAME_MISMATCH:
+    if code in _HOSTNAME_MISMATCH:
         return (f"the server's certificate does not name {host} (hostname mismatch: {message}); "
                 "use a host name the certificate holds in --endpoint (or pass --insecure)")
     return f"the server's certificate at {where} failed verification ({message}); or pass --insecure"
@@ -259,7 +260,7 @@ def _decode_der(der: bytes) -> dict[str, Any]:
         return {"note": "not decoded (TLS not verified, and the cryptography package is not installed)"}
     cert = x509.load_der_x509_certificate(der)
     try:
-        names = [str(n) for n in cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value]
+        names = [str(n.value) for n in cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value]
     except x509.ExtensionNotFound:
         names = []
     return {"subject": cert.subject.rfc4514_string(), "issuer": cert.issuer.rfc4514_string(),
