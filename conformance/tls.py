@@ -313,6 +313,47 @@ def summary(record: dict[str, Any] | None) -> str | None:
     return text + ("" if record.get("verified", True) else f" ({TLS_NOT_VERIFIED})")
 
 
+def server_spki_sha256(host: str, port: int, timeout: float, options: TLSOptions | None = None) -> str:
+    """base64(sha256(SubjectPublicKeyInfo)) of the certificate host:port presents, read over
+    a connection verified with the run's trust (unless --insecure): what Chromium's
+    --ignore-certificate-errors-spki-list takes, so the browser trusts exactly the server
+    the suite verified. Raises OSError (ssl errors included) when that connection fails."""
+    import base64
+    import hashlib
+    options = options or TLSOptions()
+    with open_socket(host, port, timeout, options, client_context(options)) as sock:
+        der = sock.getpeercert(binary_form=True)
+    if not der:
+        raise OSError(f"{host}:{port} presented no certificate")
+    return base64.b64encode(hashlib.sha256(spki_of(der)).digest()).decode("ascii")
+
+
+def spki_of(der: bytes) -> bytes:
+    """The SubjectPublicKeyInfo of a DER certificate (RFC 5280 section 4.1): the seventh
+    field of tbsCertificate, counting the optional [0] version."""
+    _, body, _ = _der_item(der, 0)             # Certificate
+    _, offset, _ = _der_item(der, body)        # tbsCertificate
+    tag, _, end = _der_item(der, offset)
+    if tag == 0xA0:                            # [0] version
+        offset = end
+    for _ in range(5):                         # serial, signature, issuer, validity, subject
+        offset = _der_item(der, offset)[2]
+    return der[offset:_der_item(der, offset)[2]]
+
+
+def _der_item(der: bytes, offset: int) -> tuple[int, int, int]:
+    """(tag, where its content starts, where it ends) of the DER item at ``offset``."""
+    tag, length = der[offset], der[offset + 1]
+    start = offset + 2
+    if length & 0x80:
+        size = length & 0x7F
+        length = int.from_bytes(der[start:start + size], "big")
+        start += size
+    if start + length > len(der):
+        raise ValueError("truncated DER certificate")
+    return tag, start, start + length
+
+
 # The help text of each option, shared by the plugin, certify and load.
 OPTION_HELP = {
     "ca_cert": "a PEM file of CA certificates to trust besides the system's (a private CA's, for an "

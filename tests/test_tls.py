@@ -268,3 +268,33 @@ def test_a_plain_http_run_has_no_tls_record(tmp_path: Path, no_env_proxy: None) 
     assert run.results is not None and run.results["tls"] is None, run.output[-3000:]
     assert "tls" not in run.results["verdict"]
     assert 'id="tls"' not in (tmp_path / "report" / "report.html").read_text()
+
+
+# --- the real Web SDK over https ---------------------------------------------------------------
+def _websdk_missing() -> str | None:
+    from conformance import websdk
+    try:
+        websdk.find_chromium()
+        websdk.check_driver()
+        websdk.installed(websdk.DEFAULT_VERSION)
+    except websdk.SetupError as exc:
+        return str(exc)
+    return None
+
+
+def test_web_sdk_sends_over_https_trusting_the_test_ca(pki: PKI, tmp_path: Path, no_env_proxy: None) -> None:
+    """Chromium gets the suite's trust: the SPKI of the certificate the suite verified with
+    --ca-cert (without it the SDK's fetch fails: "Failed to fetch")."""
+    missing = _websdk_missing()
+    if missing:
+        pytest.skip(f"the websdk profile is not set up: {missing}")
+    origin = "http://127.0.0.1:8124"
+    config = CollectorConfig(app_ids=(APP_ID,), allow_origins=(origin,), db_path=str(tmp_path / "c.sqlite3"))
+    with RunningCollector(config, ssl_context=server_tls_context(str(pki.cert), str(pki.key))) as collector:
+        run = run_suite(collector.url, tmp_path, ("--ca-cert", str(pki.ca), "--origin", origin,
+                                                  "--profile", "websdk", "-k", "websdk"))
+    assert run.results is not None, run.output[-3000:]
+    sdk_cases = [c for c in run.results["cases"] if c["area"] == "websdk"]
+    assert sdk_cases and all(c["outcome"] == "PASS" for c in sdk_cases), run.summary()
+    sends = [ex for c in sdk_cases for ex in c["exchanges"] if ex["url"].startswith("https://")]
+    assert sends and all(ex["status"] == 200 for ex in sends if ex["method"] == "POST"), sends[:3]
