@@ -8,6 +8,7 @@ TLS wrong ends the run before any case with one line that says what to pass, and
 from __future__ import annotations
 
 import datetime as dt
+import json
 import subprocess
 import sys
 import textwrap
@@ -298,3 +299,21 @@ def test_web_sdk_sends_over_https_trusting_the_test_ca(pki: PKI, tmp_path: Path,
     assert sdk_cases and all(c["outcome"] == "PASS" for c in sdk_cases), run.summary()
     sends = [ex for c in sdk_cases for ex in c["exchanges"] if ex["url"].startswith("https://")]
     assert sends and all(ex["status"] == 200 for ex in sends if ex["method"] == "POST"), sends[:3]
+
+
+def test_certify_takes_the_tls_options(pki: PKI, tmp_path: Path, no_env_proxy: None) -> None:
+    """certify hands its TLS options to the run: without --ca-cert the line says to pass
+    it; with it, the run gets past the probe to a verdict."""
+    with https_collector(tmp_path, pki.cert, pki.key) as collector:
+        def certify(*options: str) -> subprocess.CompletedProcess:
+            return subprocess.run([sys.executable, "-m", "conformance.cli", "certify", "--endpoint", collector.url,
+                                   "--app-id", APP_ID, "--output", str(tmp_path / "bundle"), *options,
+                                   "--pytest-arg=-k", "--pytest-arg=status"],
+                                  cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        untrusted, trusted = certify(), certify("--ca-cert", str(pki.ca))
+    assert untrusted.returncode == 4 and "pass --ca-cert FILE" in untrusted.stderr, untrusted.stderr
+    assert "Traceback" not in untrusted.stdout + untrusted.stderr
+    results = json.loads((tmp_path / "bundle" / "results.json").read_text())
+    assert trusted.returncode in (0, 1), trusted.stdout[-3000:] + trusted.stderr[-2000:]
+    assert results["tls"]["verified"] is True and results["tls"]["options"]["ca_cert"] == str(pki.ca)
+    assert any(c["outcome"] == "PASS" for c in results["cases"])
