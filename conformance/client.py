@@ -339,13 +339,14 @@ def _skip_interim_response(sock: socket.socket) -> bool:
 def _closed_while_idle(sock: socket.socket) -> bool:
     """True when an idle keep-alive connection can no longer carry a request: the
     server closed it (end of stream) or sent bytes nobody asked for."""
-    if isinstance(sock, ssl.SSLSocket):
-        return False  # TLS records (session tickets) arrive unasked; rely on the retry
     try:
         readable, _, _ = select.select([sock], [], [], 0)
-        return bool(readable)
     except (OSError, ValueError):
         return True
+    if readable and isinstance(sock, ssl.SSLSocket):
+        # TLS records (session tickets) arrive unasked and leave the connection usable.
+        return _tls_app_data(sock) is not None
+    return bool(readable)
 
 
 def _after_retry(first: _Attempt, retry: _Attempt) -> _Attempt:
@@ -618,7 +619,7 @@ class Client:
             early, prefix = _upload(sock, request.body, deadline)
         except TimeoutError as exc:
             return _Attempt("timeout", f"timed out sending the request: {exc}")
-        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError) as exc:
+        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, ssl.SSLEOFError) as exc:
             send_error = exc  # the server may have answered already; read before judging
         except OSError as exc:
             return _Attempt("reset", f"sending failed: {_describe(exc)}")
@@ -639,7 +640,9 @@ class Client:
 
     @staticmethod
     def _read_failure(exc: BaseException, send_error: BaseException | None) -> _Attempt:
-        stale = isinstance(exc, ConnectionError) or isinstance(send_error, ConnectionError)
+        # A TLS connection the server closed reads as an EOF in the TLS layer.
+        closed = (ConnectionError, ssl.SSLEOFError, ssl.SSLZeroReturnError)
+        stale = isinstance(exc, closed) or isinstance(send_error, closed)
         if send_error is not None:
             detail = f"sending failed: {_describe(send_error)}; no response: {_describe(exc)}"
         elif isinstance(exc, (http.client.RemoteDisconnected, ConnectionError)):

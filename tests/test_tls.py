@@ -317,3 +317,46 @@ def test_certify_takes_the_tls_options(pki: PKI, tmp_path: Path, no_env_proxy: N
     assert trusted.returncode in (0, 1), trusted.stdout[-3000:] + trusted.stderr[-2000:]
     assert results["tls"]["verified"] is True and results["tls"]["options"]["ca_cert"] == str(pki.ca)
     assert any(c["outcome"] == "PASS" for c in results["cases"])
+
+
+def test_a_tls_connection_closed_while_idle_is_not_reused(pki: PKI) -> None:
+    """A server that closes a keep-alive TLS connection after answering (an idle timeout):
+    the next request sees the close before sending and goes on a fresh connection, not
+    as a retry after a failed one (session tickets alone leave a connection usable)."""
+    import ssl
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from conformance.client import Client
+    from conformance.tls import TLSOptions
+
+    class CloseAfterAnswer(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            self.close_connection = True  # without "Connection: close", as an idle timeout closes
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), CloseAfterAnswer)
+    server.socket = server_tls_context(str(pki.cert), str(pki.key)).wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"https://127.0.0.1:{server.server_address[1]}/collect"
+        with Client(url, 3, tls=TLSOptions(ca_cert=str(pki.ca))) as client:
+            exchanges = []
+            for _ in range(3):
+                exchanges.append(client.send("GET", case="idle"))
+                time.sleep(0.2)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+    assert [(ex.status, ex.retried) for ex in exchanges] == [(200, False)] * 3, exchanges
+    assert isinstance(server.socket, ssl.SSLSocket)
