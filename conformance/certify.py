@@ -51,6 +51,7 @@ def pytest_args(args: argparse.Namespace, endpoint: str, app_id: str) -> list[st
         argv += ["--baseline", args.baseline]
     if args.sink:
         argv += ["--sink", args.sink, "--sink-wait", str(args.sink_wait), "--sink-record", args.sink_record]
+    argv += tls_args(args)
     if args.collector_command:
         argv += ["--collector-command", args.collector_command,
                  f"--durability-seed={zlib.crc32(str(args.seed).encode()) & 0x7FFFFFFF}"]
@@ -69,6 +70,16 @@ def evidence_args(args: argparse.Namespace) -> list[str]:
     if getattr(args, "sign_key", None):
         argv += ["--sign-key", str(Path(args.sign_key).resolve())]
     return argv
+
+
+def tls_args(args: argparse.Namespace) -> list[str]:
+    """The TLS options as given, for the pytest run (it checks them)."""
+    argv = []
+    for flag, value in (("--ca-cert", args.ca_cert), ("--client-cert", args.client_cert),
+                        ("--client-key", args.client_key), ("--proxy", args.proxy)):
+        if value:
+            argv += [flag, value]
+    return argv + (["--insecure"] if args.insecure else [])
 
 
 def certify(args: argparse.Namespace) -> int:

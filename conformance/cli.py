@@ -94,6 +94,7 @@ def _add_certify(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pytest-arg", action="append", default=[], metavar="ARG",
                    help="extra argument passed to pytest (repeatable), e.g. --pytest-arg=-x")
     _add_evidence_arguments(p)
+    _add_tls_arguments(p)
     p.set_defaults(func=run_certify)
 
 
@@ -107,6 +108,16 @@ def _add_evidence_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--har-body-cap", type=int, default=None, metavar="BYTES",
                    help=f"bodies up to this size are kept in the HAR (default {DEFAULT_BODY_CAP}); larger ones "
                         "are kept as size and sha256, and `reproduce` cannot re-send them")
+
+
+def _add_tls_arguments(p: argparse.ArgumentParser) -> None:
+    from conformance.tls import OPTION_HELP
+    tls = p.add_argument_group("TLS and proxies", "for an https endpoint (private CAs, mutual TLS)")
+    tls.add_argument("--ca-cert", metavar="FILE", help=OPTION_HELP["ca_cert"])
+    tls.add_argument("--client-cert", metavar="FILE", help=OPTION_HELP["client_cert"])
+    tls.add_argument("--client-key", metavar="FILE", help=OPTION_HELP["client_key"])
+    tls.add_argument("--insecure", action="store_true", help=OPTION_HELP["insecure"])
+    tls.add_argument("--proxy", metavar="URL", help=OPTION_HELP["proxy"])
 
 
 def _add_serve(sub: argparse._SubParsersAction) -> None:

@@ -28,7 +28,9 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Sequence
 from urllib.parse import quote, urlsplit
 
-__all__ = ["OUTCOMES", "Client", "Exchange", "probe"]
+from conformance.tls import TLSOptions, client_context, explain, open_socket, session_facts
+
+__all__ = ["OUTCOMES", "Client", "Exchange", "probe", "probe_target"]
 
 OUTCOMES = ("answered", "timeout", "refused", "reset")
 REDACTED = "<redacted>"
@@ -243,8 +245,9 @@ class _DeadlineReader(io.RawIOBase):
     so a server dripping bytes cannot stretch the exchange; counts bytes so a
     stale keep-alive failure ("nothing received") can be recognised."""
 
-    def __init__(self, sock: socket.socket, deadline: float, counter: list[int]) -> None:
+    def __init__(self, sock: socket.socket, deadline: float, counter: list[int], prefix: bytes = b"") -> None:
         super().__init__()
+        self._prefix = prefix  # bytes already read off a TLS socket while uploading
         self._sock = sock
         self._raw = sock.makefile("rb", buffering=0)  # keeps socket refcounting intact
         self._deadline = deadline
@@ -254,6 +257,12 @@ class _DeadlineReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Any) -> int:
+        if self._prefix:
+            count = min(len(buffer), len(self._prefix))
+            buffer[:count] = self._prefix[:count]
+            self._prefix = self._prefix[count:]
+            self._counter[0] += count
+            return count
         self._sock.settimeout(_remaining(self._deadline))
         count = self._raw.readinto(buffer) or 0
         self._counter[0] += count
@@ -267,8 +276,8 @@ class _DeadlineReader(io.RawIOBase):
 class _DeadlineSocket:
     """What HTTPResponse sees as its socket: only makefile() is used."""
 
-    def __init__(self, sock: socket.socket, deadline: float, counter: list[int]) -> None:
-        self._reader = _DeadlineReader(sock, deadline, counter)
+    def __init__(self, sock: socket.socket, deadline: float, counter: list[int], prefix: bytes = b"") -> None:
+        self._reader = _DeadlineReader(sock, deadline, counter, prefix)
 
     def makefile(self, mode: str = "rb", *args: Any, **kwargs: Any) -> io.BufferedReader:
         return io.BufferedReader(self._reader)
@@ -283,11 +292,18 @@ class _VerbatimRequestLine:
 
 
 class _HTTPConnection(_VerbatimRequestLine, http.client.HTTPConnection):
-    pass
+    """A connection whose socket comes from ``opener``: conformance.tls's socket (through
+    the proxy, wrapped in the run's TLS context for https), for every connection."""
+
+    def __init__(self, host: str, port: int, timeout: float, opener: Any) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self._opener = opener
+
+    def connect(self) -> None:
+        self.sock = self._opener()
 
 
-class _HTTPSConnection(_VerbatimRequestLine, http.client.HTTPSConnection):
-    pass
+_HTTPSConnection = _HTTPConnection  # the same: TLS is the opener's business
 
 
 @dataclass
@@ -333,13 +349,14 @@ def _skip_interim_response(sock: socket.socket) -> bool:
 def _closed_while_idle(sock: socket.socket) -> bool:
     """True when an idle keep-alive connection can no longer carry a request: the
     server closed it (end of stream) or sent bytes nobody asked for."""
-    if isinstance(sock, ssl.SSLSocket):
-        return False  # TLS records (session tickets) arrive unasked; rely on the retry
     try:
         readable, _, _ = select.select([sock], [], [], 0)
-        return bool(readable)
     except (OSError, ValueError):
         return True
+    if readable and isinstance(sock, ssl.SSLSocket):
+        # TLS records (session tickets) arrive unasked and leave the connection usable.
+        return _tls_app_data(sock) is not None
+    return bool(readable)
 
 
 def _after_retry(first: _Attempt, retry: _Attempt) -> _Attempt:
@@ -352,22 +369,41 @@ def _after_retry(first: _Attempt, retry: _Attempt) -> _Attempt:
     return first
 
 
-def _upload(sock: socket.socket, body: bytes, deadline: float) -> bool:
+def _upload(sock: socket.socket, body: bytes, deadline: float) -> tuple[bool, bytes]:
     """Send the body, watching for an answer before it is complete (servers such
-    as nginx answer 413 early and stop reading). Returns True on an early answer."""
+    as nginx answer 413 early and stop reading). Returns (early answer?, the bytes of
+    it already read off a TLS socket)."""
     view = memoryview(body)
     offset = 0
     while offset < len(view):
         readable, writable, _ = select.select([sock], [sock], [], _remaining(deadline))
-        if readable and not _skip_interim_response(sock):
-            return True
+        if readable:
+            if isinstance(sock, ssl.SSLSocket):
+                first = _tls_app_data(sock)
+                if first is not None:
+                    return True, first
+            elif not _skip_interim_response(sock):
+                return True, b""
         if not writable:
             if readable:
                 continue
             raise TimeoutError(f"upload stalled after {offset} of {len(view)} body bytes")
         sock.settimeout(_remaining(deadline))
         offset += sock.send(view[offset : offset + UPLOAD_CHUNK])
-    return False
+    return False, b""
+
+
+def _tls_app_data(sock: ssl.SSLSocket) -> bytes | None:
+    """The first byte of an answer waiting on a TLS socket, or None when what arrived
+    held no application data (TLS 1.3 session tickets come unasked after the handshake).
+    b"" when the server closed or the read failed: the response read then says how."""
+    try:
+        sock.setblocking(False)
+        return sock.recv(1)
+    except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+        return None
+    except OSError:
+        return b""
 
 
 def _read_capped(response: http.client.HTTPResponse) -> tuple[bytes, bool, str]:
@@ -390,6 +426,12 @@ def _read_capped(response: http.client.HTTPResponse) -> tuple[bytes, bool, str]:
     if response.length:  # Content-Length promised more than arrived before EOF
         return bytes(data), False, f"connection closed after {len(data)} body bytes, {response.length} short"
     return bytes(data), False, ""
+
+
+def _is_tls_alert(exc: BaseException) -> bool:
+    """A TLS alert from the server (not an abrupt close, which stays a reset)."""
+    return (isinstance(exc, ssl.SSLError) and not isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError))
+            and "EOF" not in (exc.reason or ""))
 
 
 def _describe(exc: BaseException) -> str:
@@ -430,14 +472,19 @@ def _record_request(path: str, request: _Request) -> None:
 class Client:
     """Keep-alive HTTP client that returns evidence for every exchange."""
 
-    def __init__(self, endpoint: str, timeout: float = 10.0, secrets: Sequence[str] = ()) -> None:
+    def __init__(self, endpoint: str, timeout: float = 10.0, secrets: Sequence[str] = (),
+                 tls: TLSOptions | None = None) -> None:
         if timeout <= 0:
             raise ValueError(f"timeout must be positive, got {timeout!r}")
         self.scheme, self.host, self.port, self.netloc, self.endpoint_path = _parse_endpoint(endpoint)
         self.endpoint = endpoint
         self.timeout = timeout
+        self.tls = tls or TLSOptions()
         self._secrets = _secret_forms(secrets)
         self._conn: http.client.HTTPConnection | None = None
+        self._context: ssl.SSLContext | None = None
+        self.tls_facts: dict[str, Any] | None = None  # what the first TLS connection negotiated
+        self.tls_problem: str | None = None           # the last TLS failure, as one line
 
     def __enter__(self) -> "Client":
         return self
@@ -510,16 +557,34 @@ class Client:
 
     def _new_connection(self, deadline: float) -> http.client.HTTPConnection:
         timeout = _remaining(deadline)
-        if self.scheme == "https":
-            conn: http.client.HTTPConnection = _HTTPSConnection(self.host, self.port, timeout=timeout)
-        else:
-            conn = _HTTPConnection(self.host, self.port, timeout=timeout)
+        conn = _HTTPConnection(self.host, self.port, timeout, lambda: self._open_socket(deadline))
         try:
             conn.connect()
         except BaseException:
             conn.close()
             raise
         return conn
+
+    def _open_socket(self, deadline: float) -> socket.socket:
+        """The connection's socket, through the proxy, in TLS for https (one context per
+        client: the CA and client certificate are loaded once)."""
+        if self.scheme == "https" and self._context is None:
+            self._context = client_context(self.tls)
+        sock = open_socket(self.host, self.port, _remaining(deadline), self.tls, self._context)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+        if self._context is not None and self.tls_facts is None:
+            self.tls_facts = session_facts(sock, self.tls)
+        return sock
+
+    def _tls_detail(self, exc: BaseException) -> str | None:
+        """One line for a TLS failure (kept as tls_problem for the probe), else None."""
+        line = explain(exc, self.host, self.port, self.tls)
+        if line is not None:
+            self.tls_problem = line
+        return line
 
     def _drop(self) -> None:
         self.close()
@@ -553,7 +618,7 @@ class Client:
         self, conn: http.client.HTTPConnection, request: _Request, deadline: float, counter: list[int]
     ) -> _Attempt:
         sock = conn.sock
-        early = False
+        early, prefix = False, b""
         send_error: BaseException | None = None
         try:
             conn.putrequest(request.method, request.target, skip_host=True, skip_accept_encoding=True)
@@ -561,28 +626,33 @@ class Client:
                 conn.putheader(name, value)
             sock.settimeout(_remaining(deadline))
             conn.endheaders()
-            early = _upload(sock, request.body, deadline)
+            early, prefix = _upload(sock, request.body, deadline)
         except TimeoutError as exc:
             return _Attempt("timeout", f"timed out sending the request: {exc}")
-        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError) as exc:
+        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, ssl.SSLEOFError) as exc:
             send_error = exc  # the server may have answered already; read before judging
         except OSError as exc:
             return _Attempt("reset", f"sending failed: {_describe(exc)}")
         # Response parsing reads through the deadline-enforcing reader.
         conn.response_class = lambda s, *a, **kw: http.client.HTTPResponse(
-            _DeadlineSocket(s, deadline, counter), *a, **kw
+            _DeadlineSocket(s, deadline, counter, prefix), *a, **kw
         )
         try:
             response = conn.getresponse()
         except TimeoutError:
             return _Attempt("timeout", f"no response within the deadline ({counter[0]} bytes received)")
         except (OSError, http.client.HTTPException) as exc:
+            tls_line = self._tls_detail(exc) if _is_tls_alert(exc) else None
+            if tls_line is not None:  # e.g. TLS 1.3: the server's "certificate required" alert
+                return _Attempt("reset", tls_line)
             return self._read_failure(exc, send_error)
         return _Attempt("answered", response=response, early_answer=early or send_error is not None)
 
     @staticmethod
     def _read_failure(exc: BaseException, send_error: BaseException | None) -> _Attempt:
-        stale = isinstance(exc, ConnectionError) or isinstance(send_error, ConnectionError)
+        # A TLS connection the server closed reads as an EOF in the TLS layer.
+        closed = (ConnectionError, ssl.SSLEOFError, ssl.SSLZeroReturnError)
+        stale = isinstance(exc, closed) or isinstance(send_error, closed)
         if send_error is not None:
             detail = f"sending failed: {_describe(send_error)}; no response: {_describe(exc)}"
         elif isinstance(exc, (http.client.RemoteDisconnected, ConnectionError)):
@@ -593,6 +663,9 @@ class Client:
 
     def _connect_failure(self, exc: OSError) -> tuple[str, str]:
         where = f"{self.host}:{self.port}"
+        tls_line = self._tls_detail(exc)
+        if tls_line is not None:
+            return "refused", tls_line
         if isinstance(exc, TimeoutError):
             return "timeout", f"connecting to {where} timed out"
         if isinstance(exc, ConnectionRefusedError):
@@ -649,21 +722,52 @@ class Client:
 # --------------------------------------------------------------------------- probe
 
 
-def probe(endpoint: str, timeout: float) -> str | None:
+def probe(endpoint: str, timeout: float, tls: TLSOptions | None = None) -> str | None:
     """One quick reachability check: None when the endpoint answers anything,
     else a one-line reason."""
+    return probe_target(endpoint, timeout, tls)[0]
+
+
+def probe_target(endpoint: str, timeout: float,
+                 tls: TLSOptions | None = None) -> tuple[str | None, dict[str, Any] | None]:
+    """(the probe's one-line reason or None, what TLS negotiated or None)."""
     try:
-        client = Client(endpoint, timeout=timeout)
+        client = Client(endpoint, timeout=timeout, tls=tls)
     except ValueError as exc:
-        return f"invalid endpoint: {exc}"
+        return f"invalid endpoint: {exc}", None
     with client:
         exchange = client.send("GET", case="probe")
+    return _probe_reason(client, exchange, timeout), client.tls_facts
+
+
+# What nginx answers over TLS, in a 400's body, when the handshake left a problem for later.
+_NGINX_TLS_ANSWERS = (
+    ("plain HTTP request was sent to HTTPS port", "{where} speaks TLS: use its https:// URL"),
+    ("No required SSL certificate was sent",
+     "{where} asks for a client certificate (mutual TLS; it answered 400: no certificate was sent): "
+     "pass --client-cert FILE --client-key FILE"),
+    ("SSL certificate error",
+     "{where} refused the client certificate (it answered 400: SSL certificate error): "
+     "give one its client CA signed"),
+)
+
+
+def _probe_reason(client: Client, exchange: Exchange, timeout: float) -> str | None:
     where = f"{client.host}:{client.port}"
     if exchange.answered:
+        if exchange.status == 400:
+            body = exchange.response_body.decode("utf-8", "replace")
+            for marker, line in _NGINX_TLS_ANSWERS:
+                if marker in body:
+                    return line.format(where=where)
         return None
+    if client.tls_problem:
+        return client.tls_problem
     if exchange.outcome == "timeout":
         return f"no answer within {timeout:g} s from {where}"
     if exchange.outcome == "reset":
+        if client.scheme == "http" and _speaks_tls(client.host, client.port, timeout, client.tls):
+            return f"{where} speaks TLS, not plain HTTP: use its https:// URL"
         return f"connection to {where} closed without an HTTP answer ({exchange.detail})"
     return exchange.detail or f"cannot reach {where}"
 
@@ -772,3 +876,11 @@ def request_head(method: str, target: str, netloc: str, headers: Sequence[tuple[
     if content_length is not None:
         lines.append(f"Content-Length: {content_length}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+def _speaks_tls(host: str, port: int, timeout: float, tls: TLSOptions) -> bool:
+    """Whether a TLS handshake (unverified: only the protocol matters here) succeeds."""
+    context = client_context(TLSOptions(insecure=True, proxy=tls.proxy))
+    try:
+        open_socket(host, port, min(timeout, 3.0), tls, context).close()
+    except (OSError, ValueError):
+        return False
+    return True

@@ -57,6 +57,7 @@ class Plan:
     make_body: Callable[[int], tuple[bytes, list[dict[str, Any]]]] = lambda n: (b"[]", [])
     ssl_context: Any = None
     case: str = "network"
+    tls: Any = None  # the run's conformance.tls.TLSOptions, for the canary's connections
 
 
 @dataclass
@@ -169,7 +170,7 @@ class Canary:
         sent = time.monotonic()
         timeout = max(self.plan.request_timeout, self.attack_end + RECOVERY_GRACE - sent)
         body, _ = self.plan.make_body(1)
-        with Client(self.plan.endpoint, timeout=timeout, secrets=self.plan.secrets) as client:
+        with Client(self.plan.endpoint, timeout=timeout, secrets=self.plan.secrets, tls=self.plan.tls) as client:
             ex = client.send("POST", self.plan.query, body, [*self.plan.headers, ("Connection", "close")],
                              case=f"{self.plan.case} [canary {n}]")
         shot = Shot(at=sent - self.started, latency=ex.elapsed if ex.status is not None else None,

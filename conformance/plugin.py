@@ -114,6 +114,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     network_group.addoption("--network-sockets", type=int, default=512, metavar="N",
                             help="the most sockets an attack holds at once (default 512; fewer when "
                                  "ulimit -n leaves less room, which the results say)")
+    _add_tls_options(parser)
+
+
+def _add_tls_options(parser: pytest.Parser) -> None:
+    from conformance.tls import OPTION_HELP
+    group = parser.getgroup("tls", "TLS and proxies for an https endpoint (private CAs, mutual TLS)")
+    group.addoption("--ca-cert", metavar="FILE", help=OPTION_HELP["ca_cert"])
+    group.addoption("--client-cert", metavar="FILE", help=OPTION_HELP["client_cert"])
+    group.addoption("--client-key", metavar="FILE", help=OPTION_HELP["client_key"])
+    group.addoption("--insecure", action="store_true", default=False, help=OPTION_HELP["insecure"])
+    group.addoption("--proxy", metavar="URL", help=OPTION_HELP["proxy"])
 
 
 # --- configuration and the endpoint mode -----------------------------------------
@@ -131,7 +142,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     settings = settings_from_options(config)
     _start_collector(config, settings)
-    reason = _probe(settings)
+    reason, tls_facts = _probe(settings)
     if reason:
         raise pytest.UsageError(f"cannot reach {settings.endpoint}: {reason}")
     _probe_sink(settings)
@@ -140,6 +151,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[RUN_KEY] = RunResults(settings, redacted_options(config, settings))
     config.stash[EVIDENCE_KEY] = evidence_files.from_options(config, settings.secrets)
     config.stash[RUN_KEY].signing = evidence_files.signing_record(config.stash[EVIDENCE_KEY])
+    config.stash[RUN_KEY].tls = _tls_record(settings, tls_facts)
     baseline_path = config.getoption("baseline")
     if baseline_path:
         config.stash[BASELINE_KEY] = baseline.load(baseline_path)
@@ -214,8 +226,8 @@ def settings_from_options(config: pytest.Config) -> Settings:
     if sink_options and process_options:
         profiles.add("durability")
     return Settings(endpoint, app_id, cookie, origin, frozenset(profiles), timeout, examples,
-                    shrink_budget=shrink_budget, **sink_options, **process_options, **websdk_options,
-                    **network_options)
+                    shrink_budget=shrink_budget, tls=tls_settings(config, endpoint),
+                    **sink_options, **process_options, **websdk_options, **network_options)
 
 
 def network_settings(config: pytest.Config) -> dict[str, Any]:
@@ -226,6 +238,25 @@ def network_settings(config: pytest.Config) -> dict[str, Any]:
     if not 1 <= sockets <= 10000:
         raise pytest.UsageError(f"--network-sockets must be between 1 and 10000, got {sockets}")
     return {"network_seconds": seconds, "network_sockets": sockets}
+
+
+def tls_settings(config: pytest.Config, endpoint: str) -> Any:
+    """The TLS options (conformance.tls.TLSOptions), checked: a missing file, a key
+    that is not the certificate's or TLS options with an http:// endpoint is one line."""
+    from conformance.tls import TLSProblem, check_options, options_from
+    options = options_from(config.getoption("ca_cert"), config.getoption("client_cert"),
+                           config.getoption("client_key"), config.getoption("insecure"),
+                           config.getoption("proxy"), endpoint=endpoint)
+    try:
+        check_options(options, endpoint)
+    except TLSProblem as exc:
+        raise pytest.UsageError(str(exc)) from None
+    return options
+
+
+def _tls_record(settings: Settings, facts: dict[str, Any] | None) -> dict[str, Any] | None:
+    from conformance.tls import run_record
+    return run_record(settings.tls, facts)
 
 
 def chosen_profiles(config: pytest.Config) -> list[str]:
@@ -328,9 +359,10 @@ def parse_cookie(text: str | None) -> tuple[str, str] | None:
     return name.strip(), value
 
 
-def _probe(settings: Settings) -> str | None:
-    from conformance.client import probe
-    return probe(settings.endpoint, settings.timeout)
+def _probe(settings: Settings) -> tuple[str | None, dict[str, Any] | None]:
+    """(why the endpoint cannot be used, or None; what its TLS negotiated, or None)."""
+    from conformance.client import probe_target
+    return probe_target(settings.endpoint, settings.timeout, settings.tls)
 
 
 def _case_args(args: list[str]) -> list[str]:

@@ -33,6 +33,7 @@ class RunResults:
         self.durability: dict[str, Any] | None = None  # kills, restarts and losses, when run
         self.network: dict[str, Any] | None = None  # the attacks, canary and timeouts, when run
         self.signing: dict[str, Any] | None = None  # the signer's key id, when the bundle is signed
+        self.tls: dict[str, Any] | None = None  # what TLS negotiated (INFO), when the endpoint is https
 
     def add(self, result: dict[str, Any]) -> None:
         self.cases.append(result)
@@ -109,6 +110,7 @@ class RunResults:
             if counts.get(level):
                 lines.append(f"  {level:<6} " + ", ".join(f"{n} {o}" for o, n in sorted(counts[level].items())))
         lines += [f"  observed: {k}: {v}" for k, v in self.observed().items()]
+        lines += self._tls_lines()
         if self.delivery:
             e = self.delivery["events"]
             lines.append(f"  delivery: {e['acked']} events acknowledged, {e['found']} found intact, "
@@ -120,8 +122,18 @@ class RunResults:
                 lines.append(f"  {case['outcome']}{tag} {case['case']}: {first}")
         passes, reasons = self.gate()
         lines.append("verdict: " + ("CONFORMANT" if passes else "NOT CONFORMANT: " + "; ".join(reasons[:5])
-                                    + (f" and {len(reasons) - 5} more" if len(reasons) > 5 else "")))
+                                    + (f" and {len(reasons) - 5} more" if len(reasons) > 5 else ""))
+                     + self._tls_verdict_note())
         return lines
+
+    def _tls_lines(self) -> list[str]:
+        from conformance.tls import summary
+        line = summary(self.tls)
+        return [f"  {line}"] if line else []
+
+    def _tls_verdict_note(self) -> str:
+        from conformance.tls import TLS_NOT_VERIFIED
+        return f" ({TLS_NOT_VERIFIED})" if self.tls and not self.tls.get("verified", True) else ""
 
     def to_dict(self) -> dict[str, Any]:
         passes, reasons = self.gate()
@@ -145,12 +157,14 @@ class RunResults:
                 "text": "CONFORMANT" if passes else "NOT CONFORMANT",
                 "reasons": reasons,
                 "profiles": self.profile_verdicts(),
+                **({"tls": self.tls["note"]} if self.tls and self.tls.get("note") else {}),
             },
             "counts": self.counts(),
             "observed": self.observed(),
             "requirements": self.requirement_rows(),
             "delivery": self.delivery,
             "durability": self.durability,
+            "tls": self.tls,
             "cases": self.cases,
             "catalog": {"digest": catalog.digest(), "requirements": len(catalog.REQUIREMENTS)},
             "signing": self.signing,

@@ -82,7 +82,7 @@ class CaseRecord:
 class Target:
     def __init__(self, settings: Settings, client: Client | None = None) -> None:
         self.settings = settings
-        self.client = client or Client(settings.endpoint, settings.timeout, settings.secrets)
+        self.client = client or Client(settings.endpoint, settings.timeout, settings.secrets, tls=settings.tls)
         self.record = CaseRecord()
         self.down_reason: str | None = None
         # The history of what was sent, for the delivery profile; its tag marks every

@@ -32,6 +32,7 @@ def render_report(results: dict[str, Any]) -> str:
     sections = [
         _title(results),
         verdict_html(results),
+        tls_html(results),  # "" for a plain-HTTP run
         counts_html(results.get("counts") or {}),
         matrix_html(results.get("requirements") or []),
         observed_html(results.get("observed") or {}),
@@ -547,6 +548,27 @@ def _seconds(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return "?" if value is None else str(value)
     return f"{value:.3f} s"
+
+
+def tls_html(results: dict[str, Any]) -> str:
+    """What TLS negotiated with the endpoint (INFO), and in red when it was not verified."""
+    tls = results.get("tls")
+    if not isinstance(tls, dict):
+        return ""
+    cert = tls.get("certificate") or {}
+    facts = [("Version", tls.get("version")), ("Cipher", tls.get("cipher")), ("ALPN", tls.get("alpn")),
+             ("Certificate subject", cert.get("subject")), ("Issuer", cert.get("issuer")),
+             ("Valid from", cert.get("not_before")), ("Valid until", cert.get("not_after")),
+             ("Names", ", ".join(cert.get("names") or []) or None),
+             ("Client certificate", "presented" if tls.get("client_certificate") else "none"),
+             ("Proxy", (tls.get("options") or {}).get("proxy"))]
+    rows = "".join(f'<tr><th>{esc(k)}</th><td class="mono">{esc(v)}</td></tr>' for k, v in facts if v is not None)
+    warning = ("" if tls.get("verified", True) else
+               f'<p class="tls-not-verified">'
+               f'{esc(tls.get("note") or "TLS not verified")}: the server\'s certificate was not checked '
+               "(--insecure)</p>")
+    return (f'<section id="tls"><h2>TLS</h2>{warning}'
+            f'<table class="facts"><tbody>{rows}</tbody></table></section>')
 
 
 def run_facts_html(results: dict[str, Any]) -> str:

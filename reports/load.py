@@ -29,6 +29,7 @@ def render_load_report(results: dict[str, Any]) -> str:
         f"<header><h1>Clickstream load report</h1><p class=\"subtitle\">{esc(run.get('target'))} &middot; "
         f"{esc(run.get('mode'))} &middot; {esc(run.get('started_at'))}</p></header>",
         _verdict(results),
+        _tls_not_verified(results),
         _figures(results),
         "<h2>Over time</h2>",
         line_chart("Throughput (requests per second)", rows, ["requests/s"], ""),
@@ -52,6 +53,15 @@ def _verdict(results: dict[str, Any]) -> str:
             f'<p class="verdict-text">{esc(verdict.get("text", "FAIL"))}</p>'
             f'<p class="verdict-target">thresholds: {esc(gate)}</p>'
             + (f'<ul class="reasons">{reasons}</ul>' if reasons else "") + "</section>")
+
+
+def _tls_not_verified(results: dict[str, Any]) -> str:
+    """A red line when the load ran with --insecure."""
+    tls = results.get("tls")
+    if not isinstance(tls, dict) or tls.get("verified", True):
+        return ""
+    return (f'<p class="tls-not-verified">{esc(tls.get("note") or "TLS not verified")}: the server\'s '
+            "certificate was not checked (--insecure)</p>")
 
 
 def _figures(results: dict[str, Any]) -> str:

@@ -191,7 +191,8 @@ def test_concurrent_batches_are_all_stored(target: Target) -> None:
     lock, refused, acked = threading.Lock(), [], set()
 
     def connection(worker: int) -> None:
-        with Client(target.settings.endpoint, target.settings.timeout, target.settings.secrets) as client:
+        with Client(target.settings.endpoint, target.settings.timeout, target.settings.secrets,
+                    tls=target.settings.tls) as client:
             for n in range(BATCHES_PER_CONNECTION):
                 events = [target.event(attributes={"worker": worker, "batch": n, "slot": k, "pad": "c" * (50 * k)})
                           for k in range(EVENTS_PER_BATCH)]

@@ -76,7 +76,7 @@ class Traffic:
 
     def client(self, worker: int, deadline: float) -> None:
         s = self.target.settings
-        with Client(s.endpoint, s.timeout, s.secrets) as client:
+        with Client(s.endpoint, s.timeout, s.secrets, tls=s.tls) as client:
             pending: tuple[bytes, str, list[str]] | None = None
             n = 0
             while not self.stop.is_set() and time.monotonic() < deadline:

@@ -63,7 +63,7 @@ def plan_for(target: Target) -> network.Plan:
     return network.Plan(endpoint=s.endpoint, query=target.query(), headers=target.headers(),
                         request_timeout=s.timeout, seconds=s.network_seconds, sockets=s.network_sockets,
                         secrets=s.secrets, make_body=network.make_events_body(target.event),
-                        case=target.record.name,
+                        case=target.record.name, tls=s.tls,
                         ssl_context=_ssl_context(s))
 
 

@@ -53,7 +53,7 @@ CROSS_ORIGIN = Scenario("cross-origin-credentials", "Immediate", SHOP_EVENTS, cr
 def browser(target: Target) -> Iterator[Browser]:
     """One headless Chromium for the websdk cases, closed when they are done."""
     s = target.settings
-    chromium = Browser(s.chromium, s.websdk, s.endpoint, s.app_id, s.auth_cookie)
+    chromium = Browser(s.chromium, s.websdk, s.endpoint, s.app_id, s.auth_cookie, s.tls)
     try:
         chromium.start()
     except Exception as exc:  # the driver's errors are its own classes; the message says it all

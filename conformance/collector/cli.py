@@ -12,11 +12,12 @@ import logging
 import os
 import re
 import sqlite3
+import ssl
 import sys
 
 from aiohttp.http_exceptions import HttpProcessingError
 
-from .server import CollectorConfig, serve
+from .server import CollectorConfig, serve, server_tls_context
 
 DEFAULT_APP_ID = "shop_dev"
 # RFC 6265 cookie-name: an HTTP token.
@@ -40,6 +41,10 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         "https://shop.example.com; repeat for several")
     parser.add_argument("--db", default="collector.sqlite3", metavar="PATH",
                         help="SQLite file for accepted requests (default ./collector.sqlite3)")
+    parser.add_argument("--tls-cert", metavar="FILE",
+                        help="serve https: the server certificate (PEM, its chain after it); needs --tls-key "
+                             "unless the file holds the key too")
+    parser.add_argument("--tls-key", metavar="FILE", help="the private key (PEM) of --tls-cert")
 
 
 def parse_auth_cookie(text: str) -> tuple[str, str]:
@@ -74,6 +79,26 @@ def config_from_args(args: argparse.Namespace) -> CollectorConfig:
                            allow_origins=origins, db_path=args.db)
 
 
+def tls_context_from_args(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """The https context of --tls-cert/--tls-key, or None; ValueError in one line."""
+    cert, key = getattr(args, "tls_cert", None), getattr(args, "tls_key", None)
+    if cert is None:
+        if key is not None:
+            raise ValueError("--tls-key needs --tls-cert FILE")
+        return None
+    for flag, path in (("--tls-cert", cert), ("--tls-key", key)):
+        if path is not None and not os.path.isfile(path):
+            raise ValueError(f"{flag} {path}: no such file")
+    try:
+        return server_tls_context(cert, key)
+    except ssl.SSLError as exc:
+        if exc.reason == "KEY_VALUES_MISMATCH":
+            raise ValueError(f"--tls-key {key} is not the key of --tls-cert {cert}") from None
+        raise ValueError(f"--tls-cert/--tls-key: cannot load the certificate and key ({exc.reason or exc})") from None
+    except OSError as exc:
+        raise ValueError(f"--tls-cert/--tls-key: cannot read ({exc.strerror or exc})") from None
+
+
 class ClientErrorsInOneLine(logging.Filter):
     """A malformed request is the client's problem: log one line, not a traceback."""
 
@@ -100,7 +125,12 @@ def run_serve(args: argparse.Namespace) -> int:
         print("Ctrl-C to stop", flush=True)
 
     try:
-        serve(config, host=args.host, port=args.port, on_ready=announce)
+        ssl_context = tls_context_from_args(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        serve(config, host=args.host, port=args.port, on_ready=announce, ssl_context=ssl_context)
     except KeyboardInterrupt:
         return 0
     except OSError as exc:

@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import json
 import logging
+import ssl
 import threading
 import time
 import zlib
@@ -539,28 +540,39 @@ def make_app(config: CollectorConfig) -> web.Application:
 # Running the server
 # =============================================================================
 
-def _collect_url(host: str, port: int) -> str:
+def _collect_url(host: str, port: int, scheme: str = "http") -> str:
     shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}{COLLECT_PATH}"
+    return f"{scheme}://{shown}:{port}{COLLECT_PATH}"
 
 
-async def _start(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, web.TCPSite, str]:
+async def _start(app: web.Application, host: str, port: int,
+                 ssl_context: ssl.SSLContext | None = None) -> tuple[web.AppRunner, web.TCPSite, str]:
     # auto_decompress=False: the size limit and hashCode concern the bytes as sent.
     runner = web.AppRunner(app, auto_decompress=False, shutdown_timeout=3.0)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port)
+        site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
         await site.start()
     except BaseException:
         await runner.cleanup()
         raise
     bound_port = runner.addresses[0][1]
-    return runner, site, _collect_url(host, bound_port)
+    return runner, site, _collect_url(host, bound_port, "https" if ssl_context else "http")
+
+
+def server_tls_context(cert_file: str, key_file: str | None = None) -> ssl.SSLContext:
+    """The listening socket's TLS context (HTTP/1.1 by ALPN). Raises OSError or
+    ssl.SSLError when the files cannot be loaded."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    context.set_alpn_protocols(["http/1.1"])
+    return context
 
 
 async def _serve_forever(config: CollectorConfig, host: str, port: int,
-                         on_ready: Callable[[str], None] | None) -> None:
-    runner, _, url = await _start(make_app(config), host, port)
+                         on_ready: Callable[[str], None] | None,
+                         ssl_context: ssl.SSLContext | None = None) -> None:
+    runner, _, url = await _start(make_app(config), host, port, ssl_context)
     try:
         if on_ready is not None:
             on_ready(url)
@@ -570,10 +582,11 @@ async def _serve_forever(config: CollectorConfig, host: str, port: int,
 
 
 def serve(config: CollectorConfig, host: str = "127.0.0.1", port: int = 8080,
-          on_ready: Callable[[str], None] | None = None) -> None:
+          on_ready: Callable[[str], None] | None = None, ssl_context: ssl.SSLContext | None = None) -> None:
     """Serve until interrupted (KeyboardInterrupt propagates after a clean
-    shutdown). on_ready gets the /collect URL once the socket listens."""
-    asyncio.run(_serve_forever(config, host, port, on_ready))
+    shutdown). on_ready gets the /collect URL once the socket listens; with
+    ``ssl_context`` the socket speaks TLS (https)."""
+    asyncio.run(_serve_forever(config, host, port, on_ready, ssl_context))
 
 
 def _cancel_leftover_tasks(loop: asyncio.AbstractEventLoop) -> None:
@@ -593,8 +606,9 @@ class RunningCollector:
     """
 
     def __init__(self, config: CollectorConfig, host: str = "127.0.0.1", port: int = 0,
-                 app: web.Application | None = None) -> None:
+                 app: web.Application | None = None, ssl_context: ssl.SSLContext | None = None) -> None:
         self.config = config
+        self.ssl_context = ssl_context
         self.host = host
         self.port = port
         self.app = app  # None: the reference app for ``config``
@@ -621,7 +635,7 @@ class RunningCollector:
         loop = asyncio.new_event_loop()
         try:
             app = self.app if self.app is not None else make_app(self.config)
-            runner, self.site, self.url = loop.run_until_complete(_start(app, self.host, self.port))
+            runner, self.site, self.url = loop.run_until_complete(_start(app, self.host, self.port, self.ssl_context))
             self.runner = runner
         except BaseException as exc:
             failure.append(exc)

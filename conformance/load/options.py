@@ -10,6 +10,9 @@ from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from conformance.load.pool import DEFAULT_MIX, KIND_HELP, KINDS
+from conformance.tls import OPTION_HELP as TLS_HELP
+from conformance.tls import TLSOptions, TLSProblem, check_options
+from conformance.tls import options_from as tls_options_from
 
 USAGE_EXIT = 4
 DEFAULT_MASTER_PORT = 5557  # Locust's own default
@@ -53,6 +56,7 @@ class LoadOptions:
     seed: int = 0
     pool_events: int = 100
     progress: bool = True
+    tls: TLSOptions = field(default_factory=TLSOptions)  # the same trust as the suite's (conformance.tls)
 
     @property
     def path(self) -> str:
@@ -78,6 +82,7 @@ class LoadOptions:
     def redacted(self) -> dict[str, Any]:
         """The options for the report: the cookie value hidden."""
         out = asdict(self)
+        out["tls"] = self.tls.describe()
         if self.auth_cookie:
             out["auth_cookie"] = f"{self.auth_cookie[0]}=<redacted>"
         return out
@@ -134,6 +139,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pool", type=int, default=100, metavar="N", dest="pool_events",
                    help="distinct events drawn for the body pool before the clock starts (default 100)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no live progress line")
+    tls = p.add_argument_group("TLS and proxies", "for an https endpoint; the same options as the suite's")
+    tls.add_argument("--ca-cert", metavar="FILE", help=TLS_HELP["ca_cert"])
+    tls.add_argument("--client-cert", metavar="FILE", help=TLS_HELP["client_cert"])
+    tls.add_argument("--client-key", metavar="FILE", help=TLS_HELP["client_key"])
+    tls.add_argument("--insecure", action="store_true", help=TLS_HELP["insecure"])
+    tls.add_argument("--proxy", metavar="URL", help=TLS_HELP["proxy"])
 
 
 def one_line_errors(parser: argparse.ArgumentParser) -> None:
@@ -178,7 +189,13 @@ def options_from_args(args: argparse.Namespace) -> LoadOptions:
     if args.pool_events < 1:
         raise OptionError(f"--pool must be at least 1, got {args.pool_events}")
     _check_distribution(args)
-    return LoadOptions(
+    tls = tls_options_from(args.ca_cert, args.client_cert, args.client_key, args.insecure, args.proxy,
+                           endpoint=endpoint)
+    try:
+        check_options(tls, endpoint)
+    except TLSProblem as exc:
+        raise OptionError(str(exc)) from None
+    return LoadOptions(tls=tls, 
         endpoint=endpoint, app_id=args.app_id, users=args.users, spawn_rate=spawn_rate, rate=args.rate,
         duration=parse_duration(args.duration), mix=parse_mix(args.mix), auth_cookie=_cookie(args.auth_cookie),
         request_timeout=args.request_timeout, sink=args.sink, sink_wait=args.sink_wait, sink_record=args.sink_record,

@@ -15,6 +15,7 @@ from typing import Any, Sequence
 from conformance import __version__
 from conformance.load.account import Account
 from conformance.load.options import LoadOptions, format_mix
+from conformance.tls import run_record
 from conformance.load.tally import Bucket, RunLedger, percentile
 
 RESULTS_FORMAT = "clickstream-conformance/load@1"
@@ -74,7 +75,10 @@ def build_results(options: LoadOptions, ledger: RunLedger, delivery: Account | N
         results["delivery"] = {"sink": sink, "record_shape": options.sink_record, "wait_s": options.sink_wait,
                                "polls_during_run": sink_polls_during_run, "error": sink_error,
                                **(delivery.to_dict() if delivery is not None else {})}
+    results["tls"] = run_record(options.tls, None)  # the options, and "TLS not verified" with --insecure
     results["verdict"] = verdict(results)
+    if results["tls"] and results["tls"].get("note"):
+        results["verdict"]["tls"] = results["tls"]["note"]
     return results
 
 
@@ -133,7 +137,8 @@ def summary_lines(results: dict[str, Any]) -> list[str]:
     """The end-of-run summary for the terminal and CI logs."""
     run, totals = results["run"], results["totals"]
     lat = totals["latency_ms"]
-    lines = [f"load {results['verdict']['text']}: {run['target']} ({run['mode']}, {run['users']} users, "
+    tls_note = f" ({results['verdict']['tls']})" if results["verdict"].get("tls") else ""
+    lines = [f"load {results['verdict']['text']}{tls_note}: {run['target']} ({run['mode']}, {run['users']} users, "
              f"{run['elapsed_s']:.1f} s, mix {run['mix']})",
              f"  requests   {totals['requests']} ({totals['requests_per_s']:.1f}/s), "
              f"{totals['events_sent']} events, {totals['bytes_sent'] / 1e6:.1f} MB sent",

@@ -16,6 +16,7 @@ stops the workers and still writes the report of what ran.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import signal
@@ -42,6 +43,7 @@ from conformance.load.tally import RunLedger, Tally
 from conformance.load.user import ClickstreamUser, SendKit, configure, request_headers
 from conformance.sinks import Sink, SinkError, open_sink, parse_record_shape
 from conformance.sinks.records import RecordShape
+from conformance.tls import TLSOptions
 
 SETUP_WAIT_S = 120.0     # for workers to build their pools and say so
 FINAL_WAIT_S = 30.0      # beyond the stop timeout, for the workers' last accounts
@@ -82,7 +84,7 @@ def _checked_sink(options: LoadOptions) -> tuple[Sink | None, RecordShape]:
 
 def _check_endpoint(options: LoadOptions) -> None:
     from conformance.client import probe
-    reason = probe(options.endpoint, options.request_timeout)
+    reason = probe(options.endpoint, options.request_timeout, options.tls)
     if reason:
         raise OptionError(f"cannot reach {options.endpoint}: {reason}")
 
@@ -167,7 +169,7 @@ class LoadRun:
             self.pool_info = pool.describe()
             self.tally = Tally(worker=0)
             configure(SendKit(pool.stamper(self.tag, 0, o.app_id, o.path), self.tally, request_headers(o.auth_cookie)),
-                      o.users, o.rate, o.request_timeout)
+                      o.users, o.rate, o.request_timeout, o.tls)
             self.runner = self.env.create_local_runner()
             self.senders = {"local": 0}
             return
@@ -245,7 +247,8 @@ class LoadRun:
         self.runner.send_message("cs_config", {
             "index": index, "tag": self.tag, "app_id": o.app_id, "path": o.path, "mix": o.mix, "seed": o.seed,
             "pool_events": o.pool_events, "users": o.users, "rate": o.rate, "request_timeout": o.request_timeout,
-            "cookie": list(o.auth_cookie) if o.auth_cookie else None}, client_id=client_id)
+            "cookie": list(o.auth_cookie) if o.auth_cookie else None,
+            "tls": dataclasses.asdict(o.tls)}, client_id=client_id)
 
     # --- messages from workers ---------------------------------------------------------
     def _on_hello(self, environment: Any, msg: Any) -> None:
@@ -412,7 +415,10 @@ def run_worker(options: LoadOptions) -> int:
         tally = Tally(worker=int(data["index"]))
         cookie = tuple(data["cookie"]) if data["cookie"] else None
         stamper = pool.stamper(data["tag"], tally.worker, data["app_id"], data["path"])
-        configure(SendKit(stamper, tally, request_headers(cookie)), data["users"], data["rate"], data["request_timeout"])
+        # The TLS files are named by path: on another machine they must be at the same paths.
+        tls = TLSOptions(**data["tls"]) if data.get("tls") else None
+        configure(SendKit(stamper, tally, request_headers(cookie)), data["users"], data["rate"], data["request_timeout"],
+                  tls)
         environment.stop_timeout = data["request_timeout"] + STOP_GRACE_S
         state["tally"] = tally
         runner.send_message("cs_ready", {"index": tally.worker, "pool": pool.describe()})

@@ -17,6 +17,7 @@ from locust import FastHttpUser, constant, constant_throughput, task
 
 from conformance.load.pool import Stamper
 from conformance.load.tally import NO_STATUS, Tally
+from conformance.tls import TLSOptions, client_context
 
 JSON_UTF8 = "application/json; charset=utf-8"
 CONFIG_WAIT_S = 120.0  # a worker's users wait this long at most for the master's settings
@@ -82,13 +83,34 @@ def classify(status: int, error: Any) -> tuple[str, bool]:
     return f"connection: {type(error).__name__}" if error is not None else "no answer", False
 
 
-def configure(kit: SendKit, users: int, rate: float | None, request_timeout: float) -> None:
-    """Set up the class for this process: its kit, timeouts and the pacing that
-    makes ``rate`` requests a second across ``users`` users."""
+def configure(kit: SendKit, users: int, rate: float | None, request_timeout: float,
+              tls: TLSOptions | None = None) -> None:
+    """Set up the class for this process: its kit, timeouts, TLS trust and proxy, and
+    the pacing that makes ``rate`` requests a second across ``users`` users."""
+    configure_tls(tls or TLSOptions())
     ClickstreamUser.kit = kit
     ClickstreamUser.network_timeout = request_timeout
     ClickstreamUser.connection_timeout = request_timeout
     ClickstreamUser.wait_time = constant_throughput(rate / users) if rate else constant(0)
 
 
-__all__ = ["ClickstreamUser", "SendKit", "configure", "request_headers", "classify"]
+def configure_tls(tls: TLSOptions) -> None:
+    """The suite's trust for the load's https traffic: its CA, client certificate and
+    --insecure (Locust's FastHttpUser verifies nothing by default), and its proxy."""
+    def context_factory(*args: Any, **kwargs: Any) -> Any:
+        return client_context(tls)  # gevent's patched ssl: Locust imported it first
+
+    ClickstreamUser.insecure = tls.insecure
+    ClickstreamUser.ssl_context_factory = staticmethod(context_factory)
+    ClickstreamUser.proxy_host, ClickstreamUser.proxy_port = _proxy_address(tls.proxy)
+
+
+def _proxy_address(proxy: str | None) -> tuple[str | None, int | None]:
+    if not proxy:
+        return None, None
+    from urllib.parse import urlsplit
+    parts = urlsplit(proxy if "://" in proxy else "http://" + proxy)
+    return parts.hostname, parts.port or 8080
+
+
+__all__ = ["ClickstreamUser", "SendKit", "configure", "configure_tls", "request_headers", "classify"]

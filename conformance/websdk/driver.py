@@ -112,8 +112,9 @@ class Browser:
     localStorage, so the SDK starts as on a first visit)."""
 
     def __init__(self, chromium: str, sdk: Installed, endpoint: str, app_id: str,
-                 cookie: tuple[str, str] | None = None) -> None:
+                 cookie: tuple[str, str] | None = None, tls: Any = None) -> None:
         self.chromium, self.sdk, self.endpoint, self.app_id, self.cookie = chromium, sdk, endpoint, app_id, cookie
+        self.tls = tls  # a conformance.tls.TLSOptions: the trust Chromium gets for an https endpoint
         self._playwright: Any = None
         self._browser: Any = None
         self.version = ""
@@ -124,12 +125,32 @@ class Browser:
         from playwright.sync_api import sync_playwright
         self._playwright = sync_playwright().start()
         try:
-            self._browser = self._playwright.chromium.launch(executable_path=self.chromium, headless=True)
+            self._browser = self._playwright.chromium.launch(executable_path=self.chromium, headless=True,
+                                                             args=self._trust_arguments())
         except Exception:
             self.close()
             raise
         self.version = self._browser.version
         return self.version
+
+    def _trust_arguments(self) -> list[str]:
+        """For an https endpoint: Chromium accepts the certificate the suite verified with
+        its own trust (--ca-cert), and nothing else; the system's CAs still apply."""
+        parts = urlsplit(self.endpoint)
+        if parts.scheme != "https" or self.tls is None or not (self.tls.ca_cert or self.tls.insecure):
+            return []
+        from conformance.tls import server_spki_sha256
+        spki = server_spki_sha256(parts.hostname or "", parts.port or 443, 10.0, self.tls)
+        return [f"--ignore-certificate-errors-spki-list={spki}"]
+
+    def _context_options(self) -> dict[str, Any]:
+        """Mutual TLS: the client certificate for the endpoint's origin."""
+        if self.tls is None or not self.tls.client_cert:
+            return {}
+        cert = {"origin": origin_of(self.endpoint), "certPath": self.tls.client_cert}
+        if self.tls.client_key:
+            cert["keyPath"] = self.tls.client_key
+        return {"client_certificates": [cert]}
 
     def close(self) -> None:
         if self._browser is not None:
@@ -141,7 +162,7 @@ class Browser:
 
     def run(self, scenario: Scenario, origin: str) -> ScenarioRun:
         started = time.monotonic()
-        context = self._browser.new_context()
+        context = self._browser.new_context(**self._context_options())
         try:
             self._prepare(context, origin)
             page = context.new_page()
