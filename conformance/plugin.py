@@ -102,6 +102,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="how many times the durability cases kill and restart the collector, per signal (default 3)")
     group.addoption("--durability-seed", type=int, metavar="N",
                     help="seed of the kill schedule (default: random, recorded in the results)")
+    _add_summary_option(parser)
+
+
+def _add_summary_option(parser: pytest.Parser) -> None:
+    group = parser.getgroup("clickstream-summary", "Clickstream conformance: CI job summary")
+    group.addoption("--summary-md", metavar="FILE",
+                    help="append a Markdown summary of the run (verdict, profiles, failures with curl lines, "
+                         "observed profile) to FILE, e.g. --summary-md \"$GITHUB_STEP_SUMMARY\"")
 
 
 # --- configuration and the endpoint mode -----------------------------------------
@@ -454,6 +462,10 @@ class EndpointMode:
         if report_dir:
             from reports.bundle import write_bundle
             write_bundle(Path(report_dir), self.run.to_dict(), secrets=self.settings.secrets)
+        summary_path = self.config.getoption("summary_md")
+        if summary_path:
+            from reports.summary import append_summary
+            append_summary(Path(summary_path), self.run.to_dict(), secrets=self.settings.secrets)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         tr = terminalreporter
