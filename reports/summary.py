@@ -2,7 +2,8 @@
 
 It says, in this order: the verdict, the verdict of each profile, the reasons the gate
 failed, every breaking case with its requirement IDs, expected and actual, and a curl
-line that reproduces it, then the collector's observed profile. Like report.html, it
+line that reproduces it, the SHOULD warnings (one line each), then the collector's
+observed profile. Like report.html, it
 reads the results dict (results.json) only, and never sends a request.
 
 Text from the collector (observed values, messages) is escaped, so it cannot break a
@@ -37,6 +38,7 @@ def render_summary(results: dict[str, Any]) -> str:
         profiles_md(results),
         reasons_md(results),
         failures_md(results.get("cases") or []),
+        warnings_md(results.get("cases") or []),
         observed_md(results.get("observed") or {}),
         _footer(results),
     ]
@@ -120,6 +122,23 @@ def failure_item(case: dict[str, Any]) -> str:
     if curl:
         body.append(fenced(curl, "sh"))
     return head + "".join("\n\n" + _indent(part, "  ") for part in body)
+
+
+def warnings_md(cases: list[dict[str, Any]]) -> str:
+    """SHOULD requirements the collector missed: they do not break the gate, so one line each."""
+    warned = [c for c in cases if c.get("outcome") == "WARN"]
+    if not warned:
+        return ""
+    lines = []
+    for case in warned[:MAX_FAILURES]:
+        ids = sorted({w.get("requirement") for w in [case.get("failure") or {}, *(case.get("warnings") or [])]
+                      if isinstance(w, dict) and w.get("requirement")})
+        ids = ids or list(case.get("requirements") or [])
+        first = (case.get("message") or "").splitlines()[:1]
+        lines.append(f"- {code(case.get('case', ''))}: **{cell(', '.join(ids))}** {cell(_clip(''.join(first)))}")
+    if len(warned) > MAX_FAILURES:
+        lines.append(f"- and {len(warned) - MAX_FAILURES} more (see report.html)")
+    return f"### Warnings ({len(warned)}, SHOULD: not breaking)\n\n" + "\n".join(lines)
 
 
 def observed_md(observed: dict[str, Any]) -> str:

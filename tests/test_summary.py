@@ -36,6 +36,8 @@ def test_a_failing_run_names_its_verdict_failures_and_curl_lines(failing: dict[s
     assert "**CS-VALID-200** (MUST)" in text and "Expected: 200; actual: 204 No Content" in text
     assert "  ```sh\n  curl -sS -i" in text  # the curl line in a fenced block inside its list item
     assert "### Observed collector profile" in text and "| verifies hashCode | no |" in text
+    warnings = text[text.index("### Warnings (1, SHOULD: not breaking)"):text.index("### Observed")]
+    assert "`status::test_cs_ok_empty`: **CS-OK-EMPTY**" in warnings and "curl" not in warnings
 
 
 def test_a_passing_run_has_no_failures_section() -> None:
