@@ -2,8 +2,8 @@
 
 It says, in this order: the verdict, the verdict of each profile, the reasons the gate
 failed, every breaking case with its requirement IDs, expected and actual, and a curl
-line that reproduces it, the SHOULD warnings (one line each), then the collector's
-observed profile. Like report.html, it
+line that reproduces it, the SHOULD warnings (one line each), what the delivery and
+durability profiles counted, then the collector's observed profile. Like report.html, it
 reads the results dict (results.json) only, and never sends a request.
 
 Text from the collector (observed values, messages) is escaped, so it cannot break a
@@ -39,6 +39,7 @@ def render_summary(results: dict[str, Any]) -> str:
         reasons_md(results),
         failures_md(results.get("cases") or []),
         warnings_md(results.get("cases") or []),
+        stored_md(results),
         observed_md(results.get("observed") or {}),
         _footer(results),
     ]
@@ -139,6 +140,21 @@ def warnings_md(cases: list[dict[str, Any]]) -> str:
     if len(warned) > MAX_FAILURES:
         lines.append(f"- and {len(warned) - MAX_FAILURES} more (see report.html)")
     return f"### Warnings ({len(warned)}, SHOULD: not breaking)\n\n" + "\n".join(lines)
+
+
+def stored_md(results: dict[str, Any]) -> str:
+    """What the delivery and durability profiles counted, when they ran: one line each."""
+    lines = []
+    events = (results.get("delivery") or {}).get("events") or {}
+    if events:
+        lines.append(f"- delivery: {events.get('acked', 0)} events acknowledged, {events.get('found', 0)} found "
+                     f"intact, {events.get('lost', 0)} lost, {events.get('corrupt', 0)} corrupt, "
+                     f"{events.get('refused_stored', 0)} stored after a refusal")
+    for run in (results.get("durability") or {}).get("runs") or []:
+        kills = len(run.get("kills") or [])
+        lines.append(f"- durability ({cell(run.get('signal', ''))}): {kills} kill{'' if kills == 1 else 's'}, "
+                     f"{run.get('acked', 0)} events acknowledged, {run.get('lost', 0)} lost")
+    return "### What the collector stored\n\n" + "\n".join(lines) if lines else ""
 
 
 def observed_md(observed: dict[str, Any]) -> str:

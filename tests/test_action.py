@@ -164,6 +164,9 @@ def test_the_reference_collector_passes_with_a_summary_and_outputs(workspace: Pa
     for profile in ("core", "auth", "web", "delivery", "durability"):
         assert f"| {profile} | ✅ PASS |" in run.summary
     assert "### Observed collector profile" in run.summary and "### Failures" not in run.summary
+    stored = run.summary[run.summary.index("### What the collector stored"):]
+    assert re.search(r"- delivery: (\d+) events acknowledged, \1 found intact, 0 lost", stored), stored
+    assert re.search(r"- durability \(SIGKILL\): 1 kill, \d+ events acknowledged, 0 lost", stored), stored
     assert f"::add-mask::{SECRET_COOKIE.split('=', 1)[1]}" in run.log  # GitHub masks it in the log
     secret = SECRET_COOKIE.split("=", 1)[1]
     assert secret not in run.summary and secret not in "".join(run.outputs.values())
