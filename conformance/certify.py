@@ -52,6 +52,9 @@ def pytest_args(args: argparse.Namespace, endpoint: str, app_id: str) -> list[st
     if args.sink:
         argv += ["--sink", args.sink, "--sink-wait", str(args.sink_wait), "--sink-record", args.sink_record]
     argv += tls_args(args)
+    summary = summary_path(args)
+    if summary:
+        argv += ["--summary-md", summary]
     if args.collector_command:
         argv += ["--collector-command", args.collector_command,
                  f"--durability-seed={zlib.crc32(str(args.seed).encode()) & 0x7FFFFFFF}"]
@@ -144,6 +147,11 @@ def _free_port() -> int:
 def reference_sink(db_path: str) -> str:
     """The --sink spec that reads the reference collector's database."""
     return f"sqlite:{db_path}?query={REFERENCE_SINK_QUERY}"
+
+
+def summary_path(args: argparse.Namespace) -> str | None:
+    """--summary-md, else GitHub's step summary file when running in GitHub Actions."""
+    return getattr(args, "summary_md", None) or os.environ.get("GITHUB_STEP_SUMMARY") or None
 
 
 def _empty_ini() -> str:

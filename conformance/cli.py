@@ -90,6 +90,9 @@ def _add_certify(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--collector-command", metavar="CMD",
                    help="a command that runs the collector in the foreground on the endpoint's port: the "
                         "suite starts and stops it, and with --sink kills and restarts it (durability profile)")
+    p.add_argument("--summary-md", metavar="FILE",
+                   help="append a Markdown job summary (verdict, profiles, failures with curl lines, observed "
+                        "profile) to FILE; default $GITHUB_STEP_SUMMARY when set (GitHub Actions)")
     p.add_argument("--seed", default=CERTIFY_SEED, help=f"Hypothesis seed (default {CERTIFY_SEED})")
     p.add_argument("--pytest-arg", action="append", default=[], metavar="ARG",
                    help="extra argument passed to pytest (repeatable), e.g. --pytest-arg=-x")

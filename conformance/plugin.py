@@ -115,6 +115,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                             help="the most sockets an attack holds at once (default 512; fewer when "
                                  "ulimit -n leaves less room, which the results say)")
     _add_tls_options(parser)
+    _add_summary_option(parser)
 
 
 def _add_tls_options(parser: pytest.Parser) -> None:
@@ -125,6 +126,13 @@ def _add_tls_options(parser: pytest.Parser) -> None:
     group.addoption("--client-key", metavar="FILE", help=OPTION_HELP["client_key"])
     group.addoption("--insecure", action="store_true", default=False, help=OPTION_HELP["insecure"])
     group.addoption("--proxy", metavar="URL", help=OPTION_HELP["proxy"])
+
+
+def _add_summary_option(parser: pytest.Parser) -> None:
+    group = parser.getgroup("clickstream-summary", "Clickstream conformance: CI job summary")
+    group.addoption("--summary-md", metavar="FILE",
+                    help="append a Markdown summary of the run (verdict, profiles, failures with curl lines, "
+                         "observed profile) to FILE, e.g. --summary-md \"$GITHUB_STEP_SUMMARY\"")
 
 
 # --- configuration and the endpoint mode -----------------------------------------
@@ -526,6 +534,10 @@ class EndpointMode:
             from reports.bundle import HAR, write_bundle
             write_bundle(Path(report_dir), self.run.to_dict(), secrets=self.settings.secrets,
                          extra_files={HAR: har} if har else None, signing_key=self.evidence.signing_key)
+        summary_path = self.config.getoption("summary_md")
+        if summary_path:
+            from reports.summary import append_summary
+            append_summary(Path(summary_path), self.run.to_dict(), secrets=self.settings.secrets)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         tr = terminalreporter
