@@ -122,7 +122,7 @@ def test_the_installed_wheel_certifies_from_an_empty_folder(installed: Path, tmp
     results = json.loads((bundle / "results.json").read_text())
     assert results["verdict"]["text"] == "CONFORMANT"
     assert {p for p, v in results["verdict"]["profiles"].items() if v == "PASS"} == \
-        {"core", "auth", "web", "delivery", "durability"}
+        {"core", "auth", "web", "delivery", "durability", "network"}
     assert results["suite"]["version"] == __version__
     report = (bundle / "report.html").read_text()
     assert re.search(rf"clickstream-conformance {re.escape(__version__)}\b", report)
