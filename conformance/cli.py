@@ -53,9 +53,10 @@ def _add_certify(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--app-id", metavar="ID", help="a registered appId (default shop_dev for the embedded collector)")
     p.add_argument("--auth-cookie", metavar="NAME=VALUE", help="the collector's auth cookie (auth profile)")
     p.add_argument("--origin", metavar="ORIGIN", help="an allowed web origin (web profile)")
-    p.add_argument("--profile", choices=("core", "strict", "websdk"), action="append", default=None,
-                   help="core (default), strict or websdk (the real Web SDK in Chromium; set it up first with "
-                        "`clickstream-conformance setup websdk`); repeat to add several")
+    p.add_argument("--profile", choices=("core", "strict", "websdk", "h2"), action="append", default=None,
+                   help="core (default), strict, websdk (the real Web SDK in Chromium; set it up first with "
+                        "`clickstream-conformance setup websdk`) or h2 (the wire cases again over HTTP/2; "
+                        "chosen by itself when an https endpoint offers h2 by ALPN); repeat to add several")
     p.add_argument("--websdk-version", metavar="VERSION", help="the Web SDK version for --profile websdk")
     p.add_argument("--request-timeout", type=float, default=10.0, metavar="SECONDS")
     p.add_argument("--output", "-o", default="conformance-report", metavar="DIR",

@@ -45,7 +45,7 @@ from conformance.client import (
 from conformance.tls import client_context, open_socket
 
 __all__ = ["ALPN_OFFER", "H2Client", "H2Facts", "H2NotOffered", "H2NotSpoken", "H2Request",
-           "PROTOCOL"]
+           "PROTOCOL", "alpn_offers_h2", "alpn_selected"]
 
 PROTOCOL = "HTTP/2"
 ALPN_OFFER = ("h2", "http/1.1")  # what OkHttp, URLSession and Chromium offer
@@ -656,19 +656,26 @@ class H2Client:
         return ex
 
 
+def alpn_selected(endpoint: str, offer: Sequence[str], timeout: float = 5.0, tls: Any = None) -> str:
+    """What an https endpoint's TLS selects from ``offer``: a protocol name, "no protocol"
+    (ALPN ignored), or "handshake failed: ..." (e.g. a server that refuses the offer)."""
+    scheme, host, port, _, _ = _parse_endpoint(endpoint)
+    if scheme != "https":
+        raise ValueError(f"ALPN needs an https endpoint, got {endpoint!r}")
+    try:
+        sock = open_socket(host, port, timeout, tls, client_context(tls, alpn=offer))
+    except OSError as exc:
+        return f"handshake failed: {_describe(exc)}"
+    with sock:
+        chosen = sock.selected_alpn_protocol() if isinstance(sock, ssl.SSLSocket) else None
+    return chosen or "no protocol"
+
+
 def alpn_offers_h2(endpoint: str, timeout: float = 5.0, tls: Any = None) -> bool:
     """A quick check for certify: does the https endpoint's TLS select h2 by ALPN?
     Any failure (a plain endpoint, a refused or failed handshake) is False; the run
     itself then reports the transport problem."""
     try:
-        scheme, host, port, _, _ = _parse_endpoint(endpoint)
+        return alpn_selected(endpoint, ALPN_OFFER, timeout, tls) == "h2"
     except ValueError:
         return False
-    if scheme != "https":
-        return False
-    try:
-        sock = open_socket(host, port, timeout, tls, client_context(tls, alpn=ALPN_OFFER))
-    except OSError:
-        return False
-    with sock:
-        return isinstance(sock, ssl.SSLSocket) and sock.selected_alpn_protocol() == "h2"

@@ -159,7 +159,10 @@ class H2Gateway:
 
     # --- HTTP/2 --------------------------------------------------------------------------
     def _serve_h2(self, sock: ssl.SSLSocket) -> None:
-        config = h2.config.H2Configuration(client_side=False, header_encoding="latin-1")
+        # Inbound headers as they came on the wire: h2 would otherwise join the cookie
+        # fields itself, and a flaw in joining them could not be shown.
+        config = h2.config.H2Configuration(client_side=False, header_encoding="latin-1",
+                                           normalize_inbound_headers=False)
         conn = h2.connection.H2Connection(config=config)
         conn.local_settings = h2.settings.Settings(client=False, initial_values={
             h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: MAX_STREAMS})
