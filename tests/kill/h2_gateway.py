@@ -59,6 +59,9 @@ class H2Gateway:
         self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.context.load_cert_chain(str(cert), str(key))
         self.context.set_alpn_protocols(["h2", "http/1.1"])
+        # No TLS 1.3 session tickets: records that arrive unasked would only test the
+        # client's patience with them, not the collector (tests/test_tls.py does that).
+        self.context.num_tickets = 0
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.listener.settimeout(0.2)
         self.port = self.listener.getsockname()[1]
