@@ -12,7 +12,10 @@ switches on with ``--sink`` and judges what the collector stored, not only what 
 answered; ``durability`` also needs ``--collector-command`` (the suite owns the
 collector's process) and judges what survives a kill; ``websdk`` is chosen with
 ``--profile websdk`` and drives the real Web SDK in headless Chromium against the
-collector, judging by what the SDK itself concludes.
+collector, judging by what the SDK itself concludes; ``h2`` is chosen with
+``--profile h2`` (``certify`` chooses it when the endpoint offers h2 by ALPN) and
+runs the core cases that matter on the wire again over HTTP/2, under the core IDs,
+with a few INFO observations of its own.
 """
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ MUST = "MUST"
 SHOULD = "SHOULD"
 INFO = "INFO"
 LEVELS = (MUST, SHOULD, INFO)
-PROFILES = ("core", "auth", "web", "strict", "delivery", "durability", "websdk", "network")
+PROFILES = ("core", "auth", "web", "strict", "delivery", "durability", "websdk", "network", "h2")
 
 # Identity of the API document the catalog was written against.
 API_DOCUMENT = {
@@ -259,6 +262,20 @@ REQUIREMENTS: tuple[Requirement, ...] = (
        "How long the collector keeps a silent, a slow and an idle kept-alive connection "
        "open (its timeouts, as measured), and how many concurrent connections it served.",
        "Request response", "network"),
+    # --- h2 profile: observations of the HTTP/2 transport (the verdicts are the core IDs',
+    # whose cases run again over HTTP/2) ---------------------------------------------------
+    _R("CS-H2-ALPN", INFO,
+       "Which of h2 and http/1.1 the endpoint accepts by ALPN when the client offers "
+       "them as OkHttp, URLSession and Chromium do (h2 first); an endpoint without h2 "
+       "is no failure, its HTTP/2 cases are skipped.",
+       "Request endpoint (HTTPS); RFC 7301; RFC 9113 section 3.2", "h2"),
+    _R("CS-H2-SETTINGS", INFO,
+       "The SETTINGS the server sends first on an HTTP/2 connection (concurrent streams, "
+       "initial window, frame and header list sizes).",
+       "RFC 9113 section 6.5.2", "h2"),
+    _R("CS-H2C", INFO,
+       "Whether a plain http:// endpoint speaks HTTP/2 with prior knowledge (h2c).",
+       "RFC 9113 section 3.3", "h2"),
 )
 
 BY_ID: dict[str, Requirement] = {r.id: r for r in REQUIREMENTS}

@@ -20,9 +20,12 @@ import sys
 import tempfile
 import zlib
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import pytest
+
+if TYPE_CHECKING:  # pragma: no cover
+    from conformance.tls import TLSOptions
 
 EMBEDDED_APP_ID = "shop_dev"
 EMBEDDED_ORIGIN = "https://shop.example"
@@ -88,6 +91,7 @@ def tls_args(args: argparse.Namespace) -> list[str]:
 def certify(args: argparse.Namespace) -> int:
     with _target(args) as (endpoint, app_id):
         print(f"certifying {endpoint} (appId {app_id})", flush=True)
+        _choose_h2(args, endpoint)
         # pytest runs in its own process: a clean import state; without --endpoint it
         # starts the embedded collector itself, as a command it owns.
         code = subprocess.call([sys.executable, "-m", "pytest", *pytest_args(args, endpoint, app_id)])
@@ -99,6 +103,29 @@ def certify(args: argparse.Namespace) -> int:
     else:
         print(f"no report named: the run reached no verdict (exit {int(code)})", file=sys.stderr)
     return code
+
+
+def _choose_h2(args: argparse.Namespace, endpoint: str) -> None:
+    """Real clients speak HTTP/2 to a server that offers it: so does the certification,
+    when the endpoint's TLS selects h2 from the offer h2, http/1.1."""
+    profiles = args.profile or ["core"]
+    if "h2" in profiles or not endpoint.startswith("https:"):
+        return
+    try:
+        from conformance.h2client import alpn_offers_h2
+    except ImportError:  # the h2 extra is not installed: nothing to run over HTTP/2
+        return
+    if alpn_offers_h2(endpoint, tls=_tls_options(args)):
+        print("the endpoint offers h2 by ALPN: the h2 profile is on", flush=True)
+        args.profile = [*profiles, "h2"]
+
+
+def _tls_options(args: argparse.Namespace) -> "TLSOptions":
+    """The run's TLS options from certify's arguments (each absent one at its default)."""
+    from conformance.tls import TLSOptions
+    return TLSOptions(ca_cert=getattr(args, "ca_cert", None), client_cert=getattr(args, "client_cert", None),
+                      client_key=getattr(args, "client_key", None), insecure=bool(getattr(args, "insecure", False)),
+                      proxy=getattr(args, "proxy", None))
 
 
 @contextlib.contextmanager

@@ -68,10 +68,11 @@ def _add_certify(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--app-id", metavar="ID", help="a registered appId (default shop_dev for the embedded collector)")
     p.add_argument("--auth-cookie", metavar="NAME=VALUE", help="the collector's auth cookie (auth profile)")
     p.add_argument("--origin", metavar="ORIGIN", help="an allowed web origin (web profile)")
-    p.add_argument("--profile", choices=("core", "strict", "websdk", "network"), action="append", default=None,
+    p.add_argument("--profile", choices=("core", "strict", "websdk", "network", "h2"), action="append", default=None,
                    help="core (default), strict, websdk (the real Web SDK in Chromium; set it up first with "
-                        "`clickstream-conformance setup websdk`) or network (slow, idle and flooding clients "
-                        "beside a canary; on by itself for the embedded collector); repeat to add several")
+                        "`clickstream-conformance setup websdk`), network (slow, idle and flooding clients "
+                        "beside a canary; on by itself for the embedded collector) or h2 (the wire cases again "
+                        "over HTTP/2; chosen by itself when an https endpoint offers h2 by ALPN); repeat to add several")
     p.add_argument("--network-seconds", type=float, default=None, metavar="SECONDS",
                    help="how long each network attack lasts (default 15; 3 for the embedded collector)")
     p.add_argument("--websdk-version", metavar="VERSION", help="the Web SDK version for --profile websdk")

@@ -75,6 +75,7 @@ class Exchange:
     started_at: float = 0.0
     early_answer: bool = False
     retried: bool = False  # sent again on a fresh connection: the reused one closed without a byte
+    protocol: str = "HTTP/1.1"  # or "HTTP/2" (conformance/h2client.py)
     # Kept only to rebuild the request as curl; never serialised.
     _body: bytes = field(default=b"", compare=False)
     _auto_headers: tuple[str, ...] = field(default=(), compare=False)
@@ -198,9 +199,16 @@ def _curl_header_arg(name: str, value: str) -> str:
     return shlex.quote(f"{name}: {value}" if value else f"{name};")
 
 
+def _curl_protocol(ex: Exchange) -> list[str]:
+    """HTTP/2 as it was spoken: by ALPN over TLS, with prior knowledge (h2c) on a plain port."""
+    if ex.protocol != "HTTP/2":
+        return []
+    return ["--http2"] if ex.url.startswith("https:") else ["--http2-prior-knowledge"]
+
+
 def _curl_command(ex: Exchange) -> str:
     given = {name.lower() for name, _ in ex.request_headers}
-    words = ["curl", "-sS", "-i", "--path-as-is", "-g"]
+    words = ["curl", "-sS", "-i", "--path-as-is", "-g", *_curl_protocol(ex)]
     words += ["-I"] if ex.method == "HEAD" else ["-X", shlex.quote(ex.method)]
     words.append(shlex.quote(ex.url))
     for name, value in ex.request_headers:

@@ -59,12 +59,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "The value never appears in output or reports")
     group.addoption("--origin", metavar="ORIGIN",
                     help="a web origin the collector allows, e.g. https://shop.example; turns on the web (CORS) profile")
-    group.addoption("--profile", choices=("core", "strict", "websdk", "network"), action="append", metavar="PROFILE",
-                    help="core (default), strict, websdk or network; repeat to add several. strict also demands "
-                         "that invalid events and malformed bodies are refused with 4xx (collectors that "
+    group.addoption("--profile", choices=("core", "strict", "websdk", "network", "h2"), action="append",
+                    metavar="PROFILE",
+                    help="core (default), strict, websdk, network or h2; repeat to add several. strict also "
+                         "demands that invalid events and malformed bodies are refused with 4xx (collectors that "
                          "validate at ingestion); websdk drives the real Web SDK in headless Chromium "
                          "against the collector (needs --origin and `clickstream-conformance setup websdk`); "
-                         "network holds slow, idle and flooding connections while a canary sends valid batches")
+                         "network holds slow, idle and flooding connections while a canary sends valid batches; "
+                         "h2 runs the core cases that matter on the wire again over HTTP/2 (h2 by ALPN on "
+                         "https, h2c with prior knowledge on http; skipped when the endpoint offers no h2)")
     group.addoption("--websdk-version", metavar="VERSION",
                     help="the @aws/clickstream-web version the websdk profile drives (default 0.12.6, "
                          "the captured one; set it up first with `clickstream-conformance setup websdk "
@@ -224,6 +227,8 @@ def settings_from_options(config: pytest.Config) -> Settings:
     websdk_options = websdk_settings(config, endpoint, origin, cookie) if "websdk" in chosen else {}
     if websdk_options:
         profiles.add("websdk")
+    if "h2" in chosen:
+        profiles.add(h2_profile())
     sink_options = sink_settings(config)
     if sink_options:
         profiles.add("delivery")
@@ -270,6 +275,16 @@ def _tls_record(settings: Settings, facts: dict[str, Any] | None) -> dict[str, A
 def chosen_profiles(config: pytest.Config) -> list[str]:
     """The --profile values given (core when none)."""
     return sorted(set(config.getoption("profile") or ["core"]))
+
+
+def h2_profile() -> str:
+    """The h2 profile's name, once its library is known to be installed (one line if not)."""
+    try:
+        import h2.connection  # noqa: F401
+    except ImportError:
+        raise pytest.UsageError("--profile h2 needs the h2 package: "
+                                "pip install 'clickstream-conformance[h2]'") from None
+    return "h2"
 
 
 def websdk_settings(config: pytest.Config, endpoint: str, origin: str | None,
@@ -408,8 +423,9 @@ class EndpointMode:
         self.evidence = config.stash[EVIDENCE_KEY]
 
     def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+        # A case module named on the command line is collected by pytest itself: once is enough.
         if file_path.parent == CASES_DIR and file_path.suffix == ".py" \
-                and not file_path.name.startswith(("_", "conftest")):
+                and not file_path.name.startswith(("_", "conftest")) and not parent.session.isinitpath(file_path):
             return pytest.Module.from_parent(parent, path=file_path)
         return None
 
@@ -582,7 +598,8 @@ def _profile_skip_reason(profiles: list[str]) -> str:
     hints = {"auth": "give --auth-cookie NAME=VALUE", "web": "give --origin ORIGIN",
              "strict": "give --profile strict", "delivery": "give --sink SPEC",
              "durability": "give --sink SPEC and --collector-command CMD",
-             "websdk": "give --profile websdk and --origin ORIGIN", "network": "give --profile network"}
+             "websdk": "give --profile websdk and --origin ORIGIN", "network": "give --profile network",
+             "h2": "give --profile h2"}
     return "profile not selected: " + ", ".join(f"{p} ({hints.get(p, '')})" for p in profiles)
 
 

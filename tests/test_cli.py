@@ -41,7 +41,7 @@ def test_certify_without_endpoint_certifies_the_embedded_collector(embedded_bund
     assert results["verdict"]["conformant"] is True
     assert results["verdict"]["profiles"] == {"core": "PASS", "auth": "PASS", "web": "PASS", "strict": "NOT SELECTED",
                                               "delivery": "PASS", "durability": "PASS", "websdk": "NOT SELECTED",
-                                              "network": "PASS"}
+                                              "network": "PASS", "h2": "NOT SELECTED"}
     assert results["run"]["seed"] is not None
     # The captured traffic of real clients is replayed, one case per captured scenario.
     replays = [c for c in results["cases"] if c["area"] == "replay"]

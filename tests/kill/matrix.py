@@ -10,6 +10,7 @@ import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from tests.kill.mutants import BY_NAME, MUTANTS, Mutant, build_app, suite_options
 from tests.kill.server import AppServer
@@ -23,7 +24,21 @@ def run_mutant(mutant: Mutant, workdir: Path) -> SuiteRun:
     """Serve the mutant in a background thread and run the suite against it."""
     app = build_app(mutant, str(workdir / "collector.sqlite3"), workdir)
     with AppServer(app) as server:
+        if mutant.h2_gateway is not None:
+            return run_behind_h2_gateway(mutant, server.url, workdir)
         return run_suite(server.url, workdir, suite_options(mutant, workdir), timeout=RUN_TIMEOUT)
+
+
+def run_behind_h2_gateway(mutant: Mutant, backend_url: str, workdir: Path) -> SuiteRun:
+    """The suite against the TLS/HTTP/2 gateway before ``backend_url``, with the mutant's
+    flaw in the gateway; the run trusts the gateway's test CA."""
+    from tests.kill.h2_gateway import H2Gateway
+    from tests.tls_certs import make_certs
+    certs = make_certs(workdir / "certs")
+    backend_port = urlsplit(backend_url).port or 80
+    with H2Gateway(backend_port, certs.cert, certs.key, flaw=mutant.h2_gateway or None) as gateway:
+        return run_suite(gateway.url, workdir, suite_options(mutant, workdir), timeout=RUN_TIMEOUT,
+                         env=certs.client_env())
 
 
 def problems(mutant: Mutant, run: SuiteRun) -> list[str]:

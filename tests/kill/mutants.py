@@ -83,6 +83,7 @@ class Mutant:
     middlewares: tuple[Middleware, ...] = ()
     prepare_hooks: tuple[PrepareHook, ...] = ()
     sink: str | None = None                  # where the recording middleware stores, in the workdir
+    h2_gateway: str | None = None            # served behind tests/kill/h2_gateway.py with this flaw
 
     @property
     def is_control(self) -> bool:
@@ -597,6 +598,22 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("control_delivery_stores_413_refused", "stores the events of bodies it refused with 413 (SHOULD not)",
            frozenset(), warns="CS-DELIVERY-REFUSED-4XX",
            middlewares=(recording(stores=answered_200_or_too_large, peek_limit=16 * LIMIT),), sink=SINK_FILE),
+)
+
+# --- h2: the reference behind the TLS/HTTP/2 gateway of tests/kill/h2_gateway.py, one flaw in
+# the gateway. HTTP/1.1 is piped through to the reference untouched, so each fails only over h2.
+H2_OPTIONS = ("--profile", "h2")
+# What the h2 cases demand besides a valid batch's 200: a connection that is not HTTP/2 fails them all.
+H2_CASES_REQUIREMENTS = frozenset({"CS-GZIP-200", "CS-HASH-200", "CS-LIMITS-200", "CS-APPID-403", "CS-SIZE-413"})
+MUTANTS += (
+    Mutant("h2_first_cookie_only", "reads only the first cookie field of an h2 request (browsers split them)",
+           frozenset({"CS-AUTH-COOKIE"}), options=(*AUTH_OPTIONS, *H2_OPTIONS), caught_by="h2::",
+           h2_gateway="first_cookie_only"),
+    Mutant("h2_reset_oversized", "resets an oversized h2 stream with RST_STREAM and no 413 before it",
+           frozenset({"CS-SIZE-413"}), options=H2_OPTIONS, caught_by="h2::", h2_gateway="reset_oversized"),
+    Mutant("h2_http1_to_preface", "selects h2 by ALPN, then answers the HTTP/2 preface with HTTP/1.1 400",
+           frozenset({"CS-VALID-200"}), collateral=H2_CASES_REQUIREMENTS, options=H2_OPTIONS, caught_by="h2::",
+           h2_gateway="http1_to_preface"),
 )
 
 # The delivery mutants without their change: a correct store (tests/test_correct_collectors.py).

@@ -12,7 +12,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 APP_ID = "shop_dev"
 # Short timeouts, few Hypothesis examples and a short shrink budget keep one run near 15 s.
@@ -89,13 +89,15 @@ def suite_command(url: str, report_dir: Path, options: Sequence[str] = (),
 
 
 def run_suite(url: str, workdir: Path, options: Sequence[str] = (), quick: bool = True,
-              timeout: float = 300) -> SuiteRun:
-    """Run the suite against ``url`` with ``workdir`` as cwd; results from results.json."""
+              timeout: float = 300, env: Mapping[str, str] | None = None) -> SuiteRun:
+    """Run the suite against ``url`` with ``workdir`` as cwd (and ``env``, else ours);
+    results from results.json."""
     report_dir = workdir / "report"
     started = time.monotonic()
     try:
         done = subprocess.run(suite_command(url, report_dir, options, quick), cwd=workdir,
-                              capture_output=True, text=True, timeout=timeout)
+                              capture_output=True, text=True, timeout=timeout,
+                              env=dict(env) if env is not None else None)
         returncode, output = done.returncode, done.stdout + done.stderr
     except subprocess.TimeoutExpired as exc:
         returncode = -1
