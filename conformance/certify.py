@@ -157,8 +157,10 @@ def _target(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
         port = _free_port()
         # The suite starts this command itself (it owns the process: the durability
         # profile kills and restarts it) and reads its database back as the sink.
+        # The collector's own module, not `conformance.cli serve`: the main CLI's parser
+        # imports Hypothesis and the load options, which doubled every (re)start.
         args.collector_command = args.collector_command or shlex.join([
-            sys.executable, "-m", "conformance.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+            sys.executable, "-m", "conformance.collector.cli", "--host", "127.0.0.1", "--port", str(port),
             "--app-id", app_id, "--auth-cookie", args.auth_cookie, "--allow-origin", args.origin, "--db", db_path])
         args.sink = args.sink or reference_sink(db_path)
         print(f"the embedded reference collector will listen on 127.0.0.1:{port}", file=sys.stderr)

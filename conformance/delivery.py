@@ -15,12 +15,14 @@ from __future__ import annotations
 import datetime as dt
 import statistics
 import time
+import weakref
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, TypeVar
 
 from conformance.ledger import Ledger, Send, canonical
-from conformance.sinks import Sink, SinkError
+from conformance.sinks import BadRecord, Sink, SinkError
+from conformance.sinks.memo import RecordMemo, Seen
 from conformance.sinks.records import RecordShape, events_in
 
 MAX_PROBLEMS_SHOWN = 20
@@ -54,30 +56,51 @@ class ReadBack:
                 "polls": self.polls, "seconds": round(self.seconds, 3)}
 
 
-def read_once(sink: Sink, shape: RecordShape, is_ours: Callable[[Any], bool]) -> ReadBack:
-    """One full pass over the sink, keeping only this run's events."""
+def read_once(sink: Sink, shape: RecordShape, is_ours: Callable[[Any], bool],
+              memo: RecordMemo | None = None) -> ReadBack:
+    """One full pass over the sink, keeping only this run's events. With a memo (one per
+    sink and shape: ``memo_for``), records an earlier pass decoded are not decoded again."""
     found = ReadBack()
     started = time.monotonic()
-    for record in sink.records():
+    for record in sink.records() if memo is None else sink.records(memo):
         found.records += 1
-        held = events_in(record, shape)
-        if held.problem is not None:
+        if isinstance(record, Seen):
+            problem, events, meta = record.result
+        else:
+            held = events_in(record, shape)
+            problem, events, meta = held.problem, held.events, held.meta
+            if memo is not None and not isinstance(record, BadRecord):
+                memo.remember((problem, events, meta))
+        # Asked on every pass, never memoised: the ledger's acked and refused ids grow
+        # during the run, so a record's answer may change between two passes.
+        ours = [e for e in events if is_ours(e.get("event_id"))]
+        if problem is not None:
             found.undecodable += 1
             if len(found.undecodable_samples) < 3:
-                found.undecodable_samples.append(held.problem[:200])
-        ours = [e for e in held.events if is_ours(e.get("event_id"))]
+                found.undecodable_samples.append(problem[:200])
         if not ours:
             continue
         found.records_with_run_events += 1
-        found.metadata.update(held.meta.keys())
+        found.metadata.update(meta.keys())
         for event in ours:
-            found.copies.setdefault(event["event_id"], []).append(StoredCopy(event, held.meta))
+            found.copies.setdefault(event["event_id"], []).append(StoredCopy(event, meta))
     found.polls, found.seconds = 1, time.monotonic() - started
     return found
 
 
+_MEMOS: "weakref.WeakKeyDictionary[Sink, dict[RecordShape, RecordMemo]]" = weakref.WeakKeyDictionary()
+
+
+def memo_for(sink: Sink, shape: RecordShape) -> RecordMemo:
+    """The memo of how this sink's records decode in this shape, shared by every read-back
+    of the run (see conformance/sinks/memo.py). It holds decodings only: which events are
+    this run's is decided afresh on every pass."""
+    per_sink = _MEMOS.setdefault(sink, {})
+    return per_sink.setdefault(shape, RecordMemo())
+
+
 def read_until(sink: Sink, shape: RecordShape, is_ours: Callable[[Any], bool],
-               wanted: Iterable[str], wait: float) -> ReadBack:
+               wanted: Iterable[str], wait: float, memo: RecordMemo | None = None) -> ReadBack:
     """Poll until every wanted event_id is visible, or ``wait`` seconds have passed.
 
     Raises SinkError when the sink cannot be read."""
@@ -85,7 +108,7 @@ def read_until(sink: Sink, shape: RecordShape, is_ours: Callable[[Any], bool],
     first_seen: dict[str, float] = {}
 
     def one_pass(poll_started: float) -> ReadBack:
-        found = read_once(sink, shape, is_ours)
+        found = read_once(sink, shape, is_ours, memo)
         for event_id in found.copies:
             first_seen.setdefault(event_id, poll_started)
         return found
@@ -306,5 +329,5 @@ def _iso(epoch: float) -> str:
     return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
-__all__ = ["ReadBack", "read_once", "read_until", "poll_until", "json_diff", "same_scalar", "Problem", "acked_problems",
+__all__ = ["ReadBack", "read_once", "read_until", "memo_for", "poll_until", "json_diff", "same_scalar", "Problem", "acked_problems",
            "refused_problems", "Duplicates", "duplicates", "lag_ms", "lag_summary", "SinkError"]

@@ -22,8 +22,8 @@ import pytest
 from conformance.checks import describe
 from conformance.client import Client, Exchange
 from conformance.delivery import (
-    Problem, ReadBack, SinkError, acked_problems, describe_shape, duplicates, lag_ms, lag_summary, read_until,
-    refused_problems,
+    Problem, ReadBack, SinkError, acked_problems, describe_shape, duplicates, lag_ms, lag_summary, memo_for,
+    read_until, refused_problems,
 )
 from conformance.failures import CorruptEvents, CouldNotJudge, LostEvents, RejectedValidData, StoredRefusedEvents
 from conformance.plugin import RUN_KEY
@@ -42,7 +42,8 @@ def read_back(target: Target, wanted: set[str]) -> ReadBack:
     """Poll the sink until ``wanted`` is visible or --sink-wait is over."""
     s = target.settings
     try:
-        return read_until(s.sink, s.record_shape, target.ledger.is_ours, wanted, s.sink_wait)
+        return read_until(s.sink, s.record_shape, target.ledger.is_ours, wanted, s.sink_wait,
+                          memo_for(s.sink, s.record_shape))
     except SinkError as exc:
         raise CouldNotJudge(f"could not read the sink {s.sink.description}: {exc}") from None
 

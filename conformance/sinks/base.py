@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import IO, Any, Callable, Iterator
 from urllib.parse import SplitResult, unquote, urlsplit
 
+from .memo import RecordMemo
+
 # The longest record (one JSON line or one array element) a sink may hold. The
 # deployed collector stores bodies of at most 1 MiB; this leaves room for generic ones.
 MAX_RECORD_BYTES = 64 * 1024 * 1024
@@ -108,8 +110,10 @@ class Sink:
         self.secrets = find_secrets(spec)
         self.timeout = timeout
 
-    def records(self) -> Iterator[Any]:
-        """Every record, read afresh from the start, each as a parsed JSON value."""
+    def records(self, memo: RecordMemo | None = None) -> Iterator[Any]:
+        """Every record, read afresh from the start, each as a parsed JSON value.
+        With a memo, a record read before (the same raw bytes) comes as a ``Seen``
+        (see memo.py) instead, where the adapter reads raw text."""
         raise NotImplementedError
 
     def probe(self) -> None:
@@ -132,10 +136,12 @@ class Sink:
         return f"<{type(self).__name__} {self.description}>"
 
 
-def json_lines(stream: IO[bytes], where: str, fail: Callable[[str], SinkError]) -> Iterator[Any]:
+def json_lines(stream: IO[bytes], where: str, fail: Callable[[str], SinkError],
+               memo: RecordMemo | None = None) -> Iterator[Any]:
     """Parse one JSON value a line. Blank lines are skipped. A last line without a
     newline that is not JSON is being written right now (a shipper appends
-    continuously) and is ignored; any other bad line is yielded as a BadRecord."""
+    continuously) and is ignored; any other bad line is yielded as a BadRecord.
+    With a memo, a line read before is yielded as its ``Seen``."""
     number = 0
     while True:
         line = stream.readline(MAX_RECORD_BYTES + 1)
@@ -144,9 +150,14 @@ def json_lines(stream: IO[bytes], where: str, fail: Callable[[str], SinkError]) 
         number += 1
         if len(line) > MAX_RECORD_BYTES:
             raise fail(f"{where} line {number} is longer than {MAX_RECORD_BYTES} bytes")
+        if memo is not None and (seen := memo.recall(line)) is not None:
+            yield seen
+            continue
         try:
             value = json.loads(line)
         except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, deep nesting
+            if memo is not None:
+                memo.forget_pending()
             if line.isspace():
                 continue
             if not line.endswith(b"\n"):

@@ -14,6 +14,7 @@ import threading
 from typing import Any, Iterator
 
 from .base import Sink, excerpt, json_lines
+from .memo import RecordMemo
 
 STDERR_TAIL_BYTES = 4096
 STDERR_TAIL_LINES = 5
@@ -26,7 +27,7 @@ class CommandSink(Sink):
         if not self.command.strip():
             raise self.error("no command: use command:'zcat /var/log/sink/*.gz'")
 
-    def records(self) -> Iterator[Any]:
+    def records(self, memo: RecordMemo | None = None) -> Iterator[Any]:
         # stderr goes to a file: a pipe nobody reads could fill and stall the command.
         with tempfile.TemporaryFile() as stderr:
             proc = subprocess.Popen(["/bin/sh", "-c", self.command], stdin=subprocess.DEVNULL,
@@ -41,7 +42,7 @@ class CommandSink(Sink):
             timer.start()
             try:
                 assert proc.stdout is not None
-                yield from json_lines(proc.stdout, "output", self.error)
+                yield from json_lines(proc.stdout, "output", self.error, memo)
                 try:
                     code = proc.wait(timeout=self.timeout)  # the timer ends it before this
                 except subprocess.TimeoutExpired:

@@ -12,6 +12,7 @@ from urllib.parse import unquote, urlunsplit
 from urllib.request import Request, urlopen
 
 from .base import CHUNK_BYTES, Sink, checked_url, excerpt, json_array, json_lines, reason
+from .memo import RecordMemo
 from .jsonl import GZIP_MAGIC
 
 # Types that say "one JSON value a line" even when the first value is an array.
@@ -31,7 +32,7 @@ class HttpSink(Sink):
         netloc = parts.netloc.rpartition("@")[2]
         self.url = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
 
-    def records(self) -> Iterator[Any]:
+    def records(self, memo: RecordMemo | None = None) -> Iterator[Any]:
         request = Request(self.url, headers={"Accept": "application/x-ndjson, application/json",
                                              "Accept-Encoding": "gzip, identity"})
         if self.auth:
@@ -47,11 +48,11 @@ class HttpSink(Sink):
             raise self.error(f"cannot GET: {reason(getattr(exc, 'reason', exc))}") from None
         with response:
             try:
-                yield from self._parse(response)
+                yield from self._parse(response, memo)
             except (OSError, EOFError, zlib.error, http.client.HTTPException) as exc:
                 raise self.error(f"reading the response failed: {reason(exc)}") from None
 
-    def _parse(self, response: http.client.HTTPResponse) -> Iterator[Any]:
+    def _parse(self, response: http.client.HTTPResponse, memo: RecordMemo | None = None) -> Iterator[Any]:
         stream: Any = io.BufferedReader(response, CHUNK_BYTES)
         if stream.peek(2)[:2] == GZIP_MAGIC:  # Content-Encoding: gzip, or a .gz file
             stream = gzip.GzipFile(fileobj=stream)
@@ -61,5 +62,5 @@ class HttpSink(Sink):
         content_type = response.headers.get("Content-Type", "").lower()
         if stream.peek(1)[:1] == b"[" and not any(t in content_type for t in JSON_LINES_TYPES):
             return json_array(stream, "the response", self.error)
-        return json_lines(stream, "the response", self.error)
+        return json_lines(stream, "the response", self.error, memo)  # an array is not memoised
 

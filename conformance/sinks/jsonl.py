@@ -10,6 +10,7 @@ import zlib
 from typing import Any, Iterator
 
 from .base import Sink, json_lines, reason
+from .memo import RecordMemo
 
 GZIP_MAGIC = b"\x1f\x8b"
 _GLOB_CHARS = re.compile(r"[*?[]")
@@ -46,11 +47,11 @@ class JsonLinesSink(Sink):
         self._require_dir(os.path.dirname(os.path.abspath(self.path)), f"{self.path} does not exist")
         return [self.path]
 
-    def records(self) -> Iterator[Any]:
+    def records(self, memo: RecordMemo | None = None) -> Iterator[Any]:
         for path in self.files():
-            yield from self._read(path)
+            yield from self._read(path, memo)
 
-    def _read(self, path: str) -> Iterator[Any]:
+    def _read(self, path: str, memo: RecordMemo | None = None) -> Iterator[Any]:
         try:
             raw = open(path, "rb")
         except FileNotFoundError:
@@ -60,7 +61,7 @@ class JsonLinesSink(Sink):
         with raw:
             try:
                 stream = gzip.GzipFile(fileobj=raw) if raw.peek(2)[:2] == GZIP_MAGIC else raw
-                yield from json_lines(stream, f"file {path}", self.error)
+                yield from json_lines(stream, f"file {path}", self.error, memo)
             except EOFError:
                 return  # a gzip file still being written: its complete lines were read
             except (OSError, zlib.error) as exc:

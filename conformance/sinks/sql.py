@@ -13,6 +13,7 @@ from typing import Any, Iterator
 from urllib.parse import quote, urlencode, urlunsplit
 
 from .base import BadRecord, Sink, checked_url, excerpt, reason, split_params
+from .memo import RecordMemo
 
 BATCH_ROWS = 500
 JSON_TYPE_OIDS = (114, 3802)  # json, jsonb
@@ -33,15 +34,19 @@ class _QuerySink(Sink):
         if len(description) != 1:
             raise self.error(f"the query returns {len(description)} columns; it must return one column of JSON")
 
-    def record(self, value: Any, row: int) -> Any:
+    def record(self, value: Any, row: int, memo: RecordMemo | None = None) -> Any:
         if isinstance(value, memoryview):
             value = bytes(value)
         if not isinstance(value, (str, bytes)):
             kind = "NULL" if value is None else type(value).__name__
             return BadRecord(f"row {row}", f"holds {kind}, not JSON text")
+        if memo is not None and (seen := memo.recall(value)) is not None:
+            return seen
         try:
             return json.loads(value)
         except (ValueError, RecursionError) as exc:
+            if memo is not None:
+                memo.forget_pending()
             return BadRecord(f"row {row}", f"not JSON: {reason(exc)} ({excerpt(value, 80)})")
 
 
@@ -55,7 +60,7 @@ class SqliteSink(_QuerySink):
         self.use_query(split_params(params, ("query",), self.error).get("query", ""),
                        "sqlite:PATH?query=SELECT json FROM events")
 
-    def records(self) -> Iterator[Any]:
+    def records(self, memo: RecordMemo | None = None) -> Iterator[Any]:
         # mode=ro: SQLite itself refuses any write; a WAL database stays readable
         # while its collector writes to it.
         uri = "file:" + quote(os.path.abspath(self.path)) + "?mode=ro"
@@ -78,7 +83,7 @@ class SqliteSink(_QuerySink):
                     return
                 for (value,) in rows:
                     row += 1
-                    yield self.record(value, row)
+                    yield self.record(value, row, memo)
         except sqlite3.OperationalError as exc:
             if str(exc) == "interrupted":
                 raise self.error(f"the query did not finish within {self.timeout:g} s") from None
@@ -101,7 +106,7 @@ class PostgresSink(_QuerySink):
         self.conninfo = urlunsplit((parts.scheme, parts.netloc, parts.path,
                                     urlencode(params, quote_via=quote), ""))
 
-    def records(self) -> Iterator[Any]:
+    def records(self, memo: RecordMemo | None = None) -> Iterator[Any]:
         try:
             import psycopg
         except ImportError:
@@ -123,7 +128,7 @@ class PostgresSink(_QuerySink):
                 # json and jsonb arrive parsed already; text and bytea are JSON text.
                 parsed = cur.description[0].type_code in JSON_TYPE_OIDS
                 for row, (value,) in enumerate(cur, 1):
-                    yield value if parsed else self.record(value, row)
+                    yield value if parsed else self.record(value, row, memo)
         except psycopg.errors.QueryCanceled:
             raise self.error(f"the query did not finish within {self.timeout:g} s") from None
         except psycopg.Error as exc:

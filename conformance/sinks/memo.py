@@ -1,0 +1,67 @@
+"""What earlier read-backs learned about a sink's records, so a later one skips the work.
+
+The delivery cases read the whole sink many times in one run (each case judges its own
+events at once, the account reads it again, the durability cases twice more), and the
+sink grows with every case: by the last reads it holds tens of thousands of records
+that earlier reads already decoded. Decoding a record (``json.loads``, then finding
+the events in it, a request record's base64 and gzip included) costs 10 to 50 times
+more than hashing its raw bytes. So the readers of raw text (JSON lines, SQL rows of
+JSON text) first look the record's digest up here: a record read before, byte for
+byte, gives what the first decoding found, without decoding it again.
+
+This is exact: the same bytes always decode to the same record, and the caller keys
+the memo by the only other thing the decoding depends on (the record shape). Which
+events are this run's is not memoised: the ledger learns acked ids as the run goes.
+Every pass still reads every record from the sink afresh, so a record stored since, or
+one gone since, shows as it is now; a record stored twice is yielded twice. Only records that parsed as JSON are remembered (a bad record's
+message names its line or row, which may move). Memory stays bounded: at most
+``MEMO_RECORDS`` digests (about 100 bytes each); past that, records are decoded as
+before.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+MEMO_RECORDS = 500_000
+
+
+@dataclass(frozen=True)
+class Seen:
+    """Yielded by a reader in place of a record read before: what the caller remembered of it."""
+
+    result: Any
+
+
+class RecordMemo:
+    """Digest of a record's raw bytes -> what the caller made of it.
+
+    A reader calls ``recall(raw)`` for each record; on a miss it parses and yields the
+    record, and the caller, having judged it, calls ``remember(result)`` before it asks
+    the reader for the next record (readers are generators, so that order holds)."""
+
+    def __init__(self, limit: int = MEMO_RECORDS) -> None:
+        self.limit = limit
+        self.known: dict[bytes, Any] = {}
+        self._pending: bytes | None = None
+        self.hits = 0
+
+    def recall(self, raw: bytes | str) -> Seen | None:
+        data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+        key = hashlib.blake2b(data, digest_size=16).digest()
+        if key in self.known:
+            self._pending = None
+            self.hits += 1
+            return Seen(self.known[key])
+        self._pending = key
+        return None
+
+    def forget_pending(self) -> None:
+        """The record just recalled did not parse: it is not to be remembered."""
+        self._pending = None
+
+    def remember(self, result: Any) -> None:
+        if self._pending is not None and len(self.known) < self.limit:
+            self.known[self._pending] = result
+        self._pending = None
