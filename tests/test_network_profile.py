@@ -31,7 +31,7 @@ from tests.nginx_passthrough import TEMP_DIRS, find_nginx, free_port, stop_serve
 from tests.stacks.common import CollectorSetup, write_config
 
 SECONDS = "3"          # each attack: short, so the file stays quick
-GO_SOURCE = Path(__file__).parent / "stacks" / "go" / "collect.go"
+GO_SOURCE = Path(__file__).parent / "stacks" / "go_collect" / "main.go"  # shared with the h2 tests
 GO_SINK_RECORD = "body=body_base64,encoding=base64,query=query"
 REFERENCE_QUERY = "SELECT json FROM events"
 NGINX_HEADER_TIMEOUT, NGINX_KEEPALIVE = 1, 2  # below the attack's 3 s, so they show
@@ -128,7 +128,7 @@ def go_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def go_collector(binary: Path, workdir: Path) -> Iterator[tuple[str, str]]:
     port, store = free_port(), workdir / "store.jsonl"
     write_config(workdir / "config.json", CollectorSetup(("shop_dev",), None, (), store))
-    with process([str(binary), str(port), str(workdir / "config.json")], port, workdir / "go.log"):
+    with process([str(binary), f"127.0.0.1:{port}", str(workdir / "config.json")], port, workdir / "go.log"):
         yield f"http://127.0.0.1:{port}/collect", f"jsonl:{store}"
 
 

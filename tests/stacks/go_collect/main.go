@@ -7,7 +7,8 @@
 // with 413 (by Content-Length, or while reading), appends what it accepts to a
 // JSON-lines file ({"query", "body_base64"}) and answers 200 with an empty body.
 //
-// Usage: collector ADDR CONFIG.json CERT.pem KEY.pem
+// Usage: collector ADDR CONFIG.json [CERT.pem KEY.pem] (plain HTTP/1.1 without a
+// certificate, as the network profile's self-test runs it)
 package main
 
 import (
@@ -127,8 +128,8 @@ func (c *collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func main() {
-	if len(os.Args) != 5 {
-		log.Fatal("usage: collector ADDR CONFIG.json CERT.pem KEY.pem")
+	if len(os.Args) != 5 && len(os.Args) != 3 {
+		log.Fatal("usage: collector ADDR CONFIG.json [CERT.pem KEY.pem]")
 	}
 	text, err := os.ReadFile(os.Args[2])
 	if err != nil {
@@ -143,5 +144,8 @@ func main() {
 		log.Fatal(err)
 	}
 	server := &http.Server{Addr: os.Args[1], Handler: c}
+	if len(os.Args) == 3 {
+		log.Fatal(server.ListenAndServe())
+	}
 	log.Fatal(server.ListenAndServeTLS(os.Args[3], os.Args[4]))
 }
