@@ -13,6 +13,7 @@ the ledger (what was sent, how it was answered) with what was read:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import statistics
 import time
 import weakref
@@ -20,7 +21,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, TypeVar
 
-from conformance.ledger import Ledger, Send, canonical
+from conformance.ledger import Ledger, Send, canonical, fingerprint
 from conformance.sinks import BadRecord, Sink, SinkError
 from conformance.sinks.memo import RecordMemo, Seen
 from conformance.sinks.records import RecordShape, events_in
@@ -35,12 +36,17 @@ class StoredCopy:
     event: dict[str, Any]
     meta: dict[str, Any]
 
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """``fingerprint(event)``, kept: a memo keeps the copy, and this with it, across passes."""
+        return fingerprint(self.event)
+
 
 @dataclass
 class ReadBack:
     """This run's events as one or more polls of the sink found them."""
 
-    copies: dict[str, list[StoredCopy]] = field(default_factory=dict)
+    copies: dict[str, tuple[StoredCopy, ...]] = field(default_factory=dict)
     first_seen: dict[str, float] = field(default_factory=dict)  # epoch seconds, per event_id
     records: int = 0
     records_with_run_events: int = 0
@@ -56,34 +62,59 @@ class ReadBack:
                 "polls": self.polls, "seconds": round(self.seconds, 3)}
 
 
+@dataclass(frozen=True)
+class Decoded:
+    """What one record holds, ready for a pass: its events as (event_id, (copy,)) pairs
+    (events without a string event_id cannot be any run's), its metadata fields, and
+    why it could not be decoded. A memo hands the same Decoded to every later pass, so
+    a pass over records it knows allocates next to nothing per event: the garbage
+    collector would otherwise walk the memo's decoded events over and over."""
+
+    pairs: tuple[tuple[str, tuple[StoredCopy]], ...]
+    meta_fields: tuple[str, ...]
+    problem: str | None
+
+    @classmethod
+    def of(cls, record: Any, shape: RecordShape) -> "Decoded":
+        held = events_in(record, shape)
+        pairs = tuple((e["event_id"], (StoredCopy(e, held.meta),)) for e in held.events
+                      if isinstance(e.get("event_id"), str))
+        return cls(pairs, tuple(held.meta), held.problem)
+
+
 def read_once(sink: Sink, shape: RecordShape, is_ours: Callable[[Any], bool],
               memo: RecordMemo | None = None) -> ReadBack:
     """One full pass over the sink, keeping only this run's events. With a memo (one per
     sink and shape: ``memo_for``), records an earlier pass decoded are not decoded again."""
     found = ReadBack()
     started = time.monotonic()
+    copies, meta_counts = found.copies, Counter()
     for record in sink.records() if memo is None else sink.records(memo):
         found.records += 1
-        if isinstance(record, Seen):
-            problem, events, meta = record.result
+        if type(record) is Seen:
+            decoded = record.result
         else:
-            held = events_in(record, shape)
-            problem, events, meta = held.problem, held.events, held.meta
+            decoded = Decoded.of(record, shape)
             if memo is not None and not isinstance(record, BadRecord):
-                memo.remember((problem, events, meta))
-        # Asked on every pass, never memoised: the ledger's acked and refused ids grow
-        # during the run, so a record's answer may change between two passes.
-        ours = [e for e in events if is_ours(e.get("event_id"))]
-        if problem is not None:
+                memo.remember(decoded)
+        if decoded.problem is not None:
             found.undecodable += 1
             if len(found.undecodable_samples) < 3:
-                found.undecodable_samples.append(problem[:200])
-        if not ours:
-            continue
-        found.records_with_run_events += 1
-        found.metadata.update(meta.keys())
-        for event in ours:
-            found.copies.setdefault(event["event_id"], []).append(StoredCopy(event, meta))
+                found.undecodable_samples.append(decoded.problem[:200])
+        # Asked on every pass, never memoised: the ledger's acked and refused ids grow
+        # during the run, so a record's answer may change between two passes.
+        ours = False
+        for event_id, one in decoded.pairs:
+            if is_ours(event_id):
+                ours = True
+                held = copies.get(event_id)
+                copies[event_id] = one if held is None else held + one
+        if ours:
+            found.records_with_run_events += 1
+            meta_counts[decoded.meta_fields] += 1
+    for fields, count in meta_counts.items():
+        for name in fields:
+            found.metadata[name] += count
     found.polls, found.seconds = 1, time.monotonic() - started
     return found
 
@@ -236,12 +267,16 @@ def acked_problems(ledger: Ledger, found: ReadBack, ids: Iterable[str] | None = 
         sends = ledger.acked.get(event_id, [])
         if not sends:
             continue
-        copies = found.copies.get(event_id, [])
+        copies = found.copies.get(event_id, ())
         if not copies:
             problems.append(Problem("lost", requirement_lost, event_id, sends[0].send, sends[0].event))
             continue
-        stored = {canonical(c.event): c.event for c in copies}
-        for sent in {canonical(s.event): s for s in sends}.values():
+        stored = {c.fingerprint: c.event for c in copies}
+        for sent in {s.fingerprint: s for s in sends}.values():
+            # The same fingerprint is the same JSON value, kinds and all: no diff to look
+            # for. Otherwise a copy may still match (other key order, fields added).
+            if sent.fingerprint in stored:
+                continue
             if not any(not json_diff(sent.event, c) for c in stored.values()):
                 closest = min(stored.values(), key=lambda c: len(json_diff(sent.event, c, limit=50)))
                 problems.append(Problem("corrupt", requirement_corrupt, event_id, sent.send,
@@ -292,7 +327,7 @@ def duplicates(ledger: Ledger, found: ReadBack) -> Duplicates:
     for event_id, sends in ledger.acked.items():
         if not ledger.is_fresh(event_id):
             continue
-        copies = len(found.copies.get(event_id, []))
+        copies = len(found.copies.get(event_id, ()))
         result.extra_copies += max(0, copies - len(sends))
         if len(sends) > 1:
             result.repeated += 1

@@ -19,6 +19,7 @@ many times: such ids are left out of the refusal and duplicate accounts (``is_fr
 """
 from __future__ import annotations
 
+import functools
 import json
 import re
 import secrets
@@ -60,6 +61,11 @@ class Send:
 class SentEvent:
     event: dict[str, Any]
     send: Send
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """``fingerprint(event)``, kept: the event is judged against the sink more than once."""
+        return fingerprint(self.event)
 
 
 @dataclass
@@ -173,6 +179,14 @@ def events_of(body: bytes, query: str | None) -> list[dict[str, Any]]:
     """The events of a valid body the suite built itself (it always decodes)."""
     batch = decoded_batch(body, query)
     return [e for e in batch if isinstance(e, dict)] if isinstance(batch, list) else []
+
+
+def fingerprint(value: Any) -> str:
+    """Equal for two decoded JSON values exactly when they are the same value with the
+    same kinds and key order: repr tells 1, 1.0 and True apart, and is about twice as
+    fast as ``canonical``. Different fingerprints prove nothing (keys may be in another
+    order): then the values are compared field by field."""
+    return repr(value)
 
 
 def canonical(value: Any) -> str:

@@ -21,17 +21,19 @@ before.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from typing import Any
 
 MEMO_RECORDS = 500_000
 
 
-@dataclass(frozen=True)
 class Seen:
-    """Yielded by a reader in place of a record read before: what the caller remembered of it."""
+    """Yielded by a reader in place of a record read before: what the caller remembered of it.
+    (A plain class with slots: one is made per known record on every pass.)"""
 
-    result: Any
+    __slots__ = ("result",)
+
+    def __init__(self, result: Any) -> None:
+        self.result = result
 
 
 class RecordMemo:
