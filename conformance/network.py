@@ -98,6 +98,7 @@ class AttackReport:
     uploads: list[Upload] = field(default_factory=list)
     recovered_after: float | None = None
     duration: float = 0.0
+    closed_at: float = 0.0   # time.monotonic() when the attack's sockets were closed (cut)
 
     def canary_p99(self) -> float | None:
         answered = sorted(s.latency for s in self.shots if s.latency is not None)
@@ -491,6 +492,7 @@ def run_attack(kind: str, plan: Plan, on_answer: Callable[[Exchange, bytes], Non
         report.held, report.kept_open = attack.held(), attack.kept_open()
     finally:
         attack.close_all()
+        report.closed_at = time.monotonic()
         canary.stop.set()
     report.series.append((time.monotonic() - started, 0))
     report.opened, report.connect_failures = len(attack.conns), attack.connect_failures
