@@ -4,8 +4,8 @@ Without --endpoint the embedded reference collector is started on a free loopbac
 port (with a throw-away database, a random auth cookie and an allowed web origin)
 and certified in the core, auth, web, delivery and durability profiles (its database
 is the sink; the suite starts it as its own process, so it can kill and restart it),
-and the network profile (hostile clients beside a canary, 3 s an attack), so a fresh
-install can show what a full run and its report look like.
+and the network profile (hostile clients beside a canary, 3 s an attack; --no-network
+leaves it out), so a fresh install can show what a full run and its report look like.
 """
 from __future__ import annotations
 
@@ -41,7 +41,11 @@ def pytest_args(args: argparse.Namespace, endpoint: str, app_id: str) -> list[st
     argv = ["--endpoint", endpoint, "--app-id", app_id, *(f"--profile={p}" for p in profiles),
             "--request-timeout", str(args.request_timeout),
             f"--hypothesis-seed={args.seed}", "--conformance-report", str(out),
-            "-p", "no:cacheprovider", "-q"]
+            "-p", "no:cacheprovider", "-q",
+            # The suite's own asserts only guard against its bugs; rewriting them (and every
+            # other plugin's, Hypothesis's included) cost about 1 s a start wherever bytecode
+            # is not cached (PYTHONDONTWRITEBYTECODE, a fresh container).
+            "--assert=plain"]
     if args.auth_cookie:
         argv += ["--auth-cookie", args.auth_cookie]
     if args.origin:
@@ -133,13 +137,17 @@ def _target(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
     if args.endpoint:
         if not args.app_id:
             raise SystemExit("certify: --app-id is required with --endpoint")
+        if getattr(args, "no_network", False):
+            raise SystemExit("certify: --no-network is for the embedded collector; with --endpoint, "
+                             "the network profile runs only when --profile network asks for it")
         yield args.endpoint, args.app_id
         return
     from conformance.collector.cli import parse_auth_cookie
     # The embedded collector is ours to set up: switch on the auth, web and network profiles
     # too (short attacks: the reference has no timeouts to measure, only starvation to show).
-    args.profile = sorted(set(args.profile or ["core"]) | {"network"})
-    if getattr(args, "network_seconds", None) is None:
+    extra = set() if getattr(args, "no_network", False) else {"network"}
+    args.profile = sorted(set(args.profile or ["core"]) | extra)
+    if "network" in args.profile and getattr(args, "network_seconds", None) is None:
         args.network_seconds = EMBEDDED_NETWORK_SECONDS
     args.auth_cookie = args.auth_cookie or f"conformance_session={secrets.token_urlsafe(18)}"
     if not args.origin and "websdk" in (args.profile or ()):

@@ -75,6 +75,9 @@ def _add_certify(sub: argparse._SubParsersAction) -> None:
                         "over HTTP/2; chosen by itself when an https endpoint offers h2 by ALPN); repeat to add several")
     p.add_argument("--network-seconds", type=float, default=None, metavar="SECONDS",
                    help="how long each network attack lasts (default 15; 3 for the embedded collector)")
+    p.add_argument("--no-network", action="store_true",
+                   help="embedded collector only: leave out the network profile it adds by itself "
+                        "(five attacks of 3 s; the quickest full certification of the other profiles)")
     p.add_argument("--websdk-version", metavar="VERSION", help="the Web SDK version for --profile websdk")
     p.add_argument("--request-timeout", type=float, default=10.0, metavar="SECONDS")
     p.add_argument("--output", "-o", default="conformance-report", metavar="DIR",
