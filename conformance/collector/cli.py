@@ -15,9 +15,10 @@ import sqlite3
 import ssl
 import sys
 
-from aiohttp.http_exceptions import HttpProcessingError
+from typing import TYPE_CHECKING
 
-from .server import CollectorConfig, serve, server_tls_context
+if TYPE_CHECKING:  # pragma: no cover
+    from .server import CollectorConfig
 
 DEFAULT_APP_ID = "shop_dev"
 # RFC 6265 cookie-name: an HTTP token.
@@ -63,6 +64,7 @@ def parse_auth_cookie(text: str) -> tuple[str, str]:
 
 def config_from_args(args: argparse.Namespace) -> CollectorConfig:
     """Build the configuration; ValueError names the first bad option."""
+    from .server import CollectorConfig
     app_ids = tuple(args.app_ids or (DEFAULT_APP_ID,))
     if any(not app_id for app_id in app_ids):
         raise ValueError("--app-id must not be empty")
@@ -89,6 +91,7 @@ def tls_context_from_args(args: argparse.Namespace) -> ssl.SSLContext | None:
     for flag, path in (("--tls-cert", cert), ("--tls-key", key)):
         if path is not None and not os.path.isfile(path):
             raise ValueError(f"{flag} {path}: no such file")
+    from .server import server_tls_context
     try:
         return server_tls_context(cert, key)
     except ssl.SSLError as exc:
@@ -103,6 +106,7 @@ class ClientErrorsInOneLine(logging.Filter):
     """A malformed request is the client's problem: log one line, not a traceback."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        from aiohttp.http_exceptions import HttpProcessingError
         exc = record.exc_info[1] if record.exc_info else None
         if isinstance(exc, HttpProcessingError):
             record.msg, record.args, record.exc_info = f"{record.getMessage()}: {exc}", (), None
@@ -111,6 +115,7 @@ class ClientErrorsInOneLine(logging.Filter):
 
 def run_serve(args: argparse.Namespace) -> int:
     """Serve until Ctrl-C. Exit codes: 0 stopped, 1 could not listen, 2 bad options."""
+    from .server import serve
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("aiohttp.server").addFilter(ClientErrorsInOneLine())
     try:
