@@ -1,0 +1,103 @@
+"""How long a full certification takes, and the core profile's ratio to its floor, in
+one run (a script, not a test: these machines are shared, so compare figures of one run).
+
+    python benchmarks/full_run.py [--rounds 1] [--skip-floor]
+
+1. ``clickstream-conformance certify --no-network``: the embedded reference collector in
+   the core, auth, web, delivery and durability profiles (issue 19's goal: under 20 s).
+2. ``clickstream-conformance certify``: the same and the network profile (five attacks
+   of 3 s beside a canary), as the README's quick start runs it.
+3. ``benchmarks/floor.py``: the core profile against a plain replay of its own requests
+   (goal: within 5x).
+
+For each certification it prints the wall time of the whole command (start-up, the
+collector, pytest, the bundle), pytest's own time from results.json, the verdict and the
+seconds per area, then a Markdown row for the README's speed table, with the date and
+the load average at the start and the end.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNS = {"five profiles (--no-network)": ["--no-network"], "all six (the quick start)": []}
+CERTIFY_TIMEOUT = 600  # seconds; a run that takes longer is broken, not slow
+FLOOR_TIMEOUT = 900
+
+
+def certify(extra: list[str], out: Path) -> dict:
+    """One embedded certification: wall seconds, pytest's seconds, verdict, seconds per area."""
+    command = [sys.executable, "-m", "conformance.cli", "certify", "-o", str(out), *extra]
+    started = time.perf_counter()
+    run = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                         timeout=CERTIFY_TIMEOUT, cwd=out.parent)
+    wall = time.perf_counter() - started
+    results_file = out / "results.json"
+    if not results_file.exists():
+        raise SystemExit(f"certify {' '.join(extra)} wrote no results (exit {run.returncode}): {run.stderr[-500:]}")
+    results = json.loads(results_file.read_text())
+    areas: Counter[str] = Counter()
+    for case in results["cases"]:
+        areas[case["area"]] += case.get("duration") or 0.0
+    return {"wall": wall, "pytest": results["run"]["duration_s"], "exit": run.returncode,
+            "verdict": results["verdict"]["text"], "areas": areas,
+            "counts": results.get("counts", {})}
+
+
+def floor_ratio() -> list[str]:
+    """benchmarks/floor.py's summary lines (suite, floor and ratio)."""
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "floor.py")], capture_output=True,
+                         text=True, timeout=FLOOR_TIMEOUT, cwd=ROOT)
+    if run.returncode != 0:
+        raise SystemExit(f"benchmarks/floor.py failed (exit {run.returncode}): {run.stderr[-500:]}")
+    return [line for line in run.stdout.splitlines() if re.match(r"(suite,|floor:|ratio )", line)]
+
+
+def show(name: str, figures: dict) -> None:
+    areas = ", ".join(f"{area} {seconds:.1f}" for area, seconds in figures["areas"].most_common(6))
+    print(f"{name}: {figures['wall']:.1f} s wall, {figures['pytest']:.1f} s in pytest, exit {figures['exit']}, "
+          f"{figures['verdict'].split(':')[0]}; seconds by area: {areas}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=1, help="certifications of each kind, alternating (default 1)")
+    parser.add_argument("--skip-floor", action="store_true", help="leave out benchmarks/floor.py")
+    args = parser.parse_args()
+    if not 1 <= args.rounds <= 10:
+        parser.error("--rounds must be 1 to 10")
+    load_start = os.getloadavg()[0]
+    date = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    print(f"{date}, {os.cpu_count()} cores, load average at start {load_start:.2f}", flush=True)
+    best: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="full-run-") as tmp:
+        for round_ in range(args.rounds):
+            for name, extra in RUNS.items():
+                figures = certify(extra, Path(tmp) / f"bundle-{round_}-{len(extra)}")
+                show(name, figures)
+                if name not in best or figures["wall"] < best[name]["wall"]:
+                    best[name] = figures
+    ratio = [] if args.skip_floor else floor_ratio()
+    for line in ratio:
+        print(line)
+    load_end = os.getloadavg()[0]
+    print(f"load average at the end {load_end:.2f}")
+    print("\nREADME rows:")
+    for name, figures in best.items():
+        print(f"| {name} | {figures['wall']:.1f} s wall, {figures['pytest']:.1f} s in pytest, "
+              f"{figures['verdict'].split(':')[0]} | {date}, load {load_start:.1f} to {load_end:.1f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
