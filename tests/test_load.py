@@ -31,7 +31,10 @@ from tests.nginx_passthrough import NginxPassthrough, nginx_collector  # noqa: F
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("locust") is None,
                                 reason="the load command needs the [load] extra (Locust)")
 
-SHORT = ("--duration", "3s", "--pool", "20", "--no-progress", "--sink-wait", "10")
+# A generous p99 gate: these runs judge loss and accounting on a shared 2-core machine,
+# where an fsync stall once put a correct collector's p99 at 1.04 s against the default
+# 1 s. The latency test sets its own bound.
+SHORT = ("--duration", "3s", "--pool", "20", "--no-progress", "--sink-wait", "10", "--max-p99-ms", "10000")
 RUN_TIMEOUT = 120
 
 
