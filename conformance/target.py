@@ -192,7 +192,7 @@ class Target:
 
     def expect_alive(self, after: str) -> None:
         """The canary: a known-good request must still get 200 after a hostile one."""
-        ex = self._send_known_good("canary")
+        ex = self.send_known_good("canary")
         if ex.status == 200:
             return
         if ex.status is None:
@@ -201,13 +201,14 @@ class Target:
                             detail=f"after: {after}")
 
     def _check_still_alive(self, why: str) -> None:
-        probe = self._send_known_good("liveness", timeout=min(self.settings.timeout, 3.0))
+        probe = self.send_known_good("liveness", timeout=min(self.settings.timeout, 3.0))
         if probe.status is None:
             self.down_reason = f"{why}, and a known-good request got {probe.outcome}"
 
-    def _send_known_good(self, label: str, timeout: float | None = None) -> Exchange:
-        """A fresh valid event, sent past the down check (it is what decides "down")."""
-        query, body = self.query(), self.good_body()
+    def send_known_good(self, label: str, timeout: float | None = None, body: bytes | None = None) -> Exchange:
+        """A fresh valid event (or ``body``, valid), sent past the down check (it is what
+        decides "down"), recorded and entered in the history as ``case [label]``."""
+        query, body = self.query(), body if body is not None else self.good_body()
         ex = self.client.send("POST", query, body, self.headers(),
                               case=f"{self.record.name} [{label}]", timeout=timeout)
         self.record.add(ex)

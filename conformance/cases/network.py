@@ -193,10 +193,7 @@ def send_barrier(target: Target) -> str | None:
     A store that shows it has written what it received before it (the uploads' bytes
     arrived first), so the read needs no fixed wait for events that should not appear."""
     event = target.event(attributes={"network": "barrier after the cut uploads"})
-    body = json.dumps([event], separators=(",", ":")).encode()
-    ex = target.client.send("POST", target.query(), body, target.headers(), case=f"{target.record.name} [barrier]")
-    target.record.add(ex)
-    target.track_valid(ex, body, target.query())
+    ex = target.send_known_good("barrier", body=json.dumps([event], separators=(",", ":")).encode())
     return event["event_id"] if ex.status == 200 else None
 
 
