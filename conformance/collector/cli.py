@@ -14,7 +14,6 @@ import re
 import sqlite3
 import ssl
 import sys
-
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
