@@ -41,6 +41,19 @@ NGINX_FALLBACK = "/usr/sbin/nginx"
 TEMP_DIRS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
 
 
+def nginx_temp_paths(workdir: Path) -> str:
+    """Make nginx's temp folders inside ``workdir`` and return the conf lines that use
+    them, and, as root, ``user root;`` so the workers may write request bodies there."""
+    for name in TEMP_DIRS:
+        (workdir / f"{name}_temp").mkdir(parents=True, exist_ok=True)
+    return "\n".join(f"    {name}_temp_path {workdir / (name + '_temp')};" for name in TEMP_DIRS)
+
+
+def nginx_user() -> str:
+    """As root, nginx would switch its workers to nobody, who cannot write our temp dir."""
+    return "user root;" if os.geteuid() == 0 else ""
+
+
 def find_nginx() -> str | None:
     found = shutil.which("nginx")
     if found:
@@ -171,12 +184,9 @@ def cors_conf(allow_origin: str | None) -> tuple[str, str, str]:
 def nginx_conf(workdir: Path, port: int, sink_port: int, app_id: str = APP_ID,
                allow_origin: str | None = None) -> str:
     cors_map, cors_headers, preflight = cors_conf(allow_origin)
-    temp_paths = "\n".join(f"    {name}_temp_path {workdir / (name + '_temp')};" for name in TEMP_DIRS)
-    # Workers need to write request bodies into the temp dir we own; as root nginx
-    # would otherwise switch them to nobody.
-    user = "user root;" if os.geteuid() == 0 else ""
+    temp_paths = nginx_temp_paths(workdir)
     return f"""
-{user}
+{nginx_user()}
 daemon off;
 worker_processes 1;
 pid {workdir / 'nginx.pid'};
@@ -271,8 +281,6 @@ class NginxPassthrough:
 
 def start_nginx(nginx: str, workdir: Path, sink_port: int, sink_path: Path | None = None,
                 allow_origin: str | None = None) -> NginxPassthrough:
-    for name in TEMP_DIRS:
-        (workdir / f"{name}_temp").mkdir(parents=True, exist_ok=True)
     port = free_port()
     conf = workdir / "nginx.conf"
     conf.write_text(nginx_conf(workdir, port, sink_port, allow_origin=allow_origin))
