@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from conformance.certify import reference_sink
+from conformance.cli.certify import reference_sink
 
 APP = "shop_dev"
 
@@ -33,7 +33,7 @@ def free_port() -> int:
 
 def durability_run(work: Path, kills: int) -> dict:
     port, db = free_port(), work / "collector.sqlite3"
-    command = shlex.join([sys.executable, "-m", "conformance.cli", "serve", "--port", str(port),
+    command = shlex.join([sys.executable, "-m", "conformance.cli.main", "serve", "--port", str(port),
                           "--app-id", APP, "--db", str(db)])
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-k", "durability",

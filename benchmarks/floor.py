@@ -8,7 +8,7 @@ freshly started with an empty database:
    It does so twice: first with an empty Hypothesis storage directory, as in a clean
    clone (a CI gate), then again with what the first run left there (a developer's
    second run).
-2. Runs it once more with CONFORMANCE_RECORD_REQUESTS set, so conformance/client.py
+2. Runs it once more with CONFORMANCE_RECORD_REQUESTS set, so conformance/wire/http1.py
    appends every request it sends (method, target, headers, body) to a file.
 3. Replays exactly those bytes in a plain loop on one keep-alive http.client connection
    (a new one only where the collector closed it) to a fresh collector on the same port,
@@ -48,7 +48,7 @@ def free_port() -> int:
 
 
 def start_collector(db: Path, port: int) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, "-m", "conformance.cli", "serve", "--port", str(port), "--db", str(db)],
+    proc = subprocess.Popen([sys.executable, "-m", "conformance.cli.main", "serve", "--port", str(port), "--db", str(db)],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                             start_new_session=True)
     line = proc.stdout.readline()  # "... serving http://127.0.0.1:PORT/collect (apps: ...)"

@@ -37,7 +37,7 @@ FLOOR_TIMEOUT = 900
 
 def certify(extra: list[str], out: Path) -> dict:
     """One embedded certification: wall seconds, pytest's seconds, verdict, seconds per area."""
-    command = [sys.executable, "-m", "conformance.cli", "certify", "-o", str(out), *extra]
+    command = [sys.executable, "-m", "conformance.cli.main", "certify", "-o", str(out), *extra]
     started = time.perf_counter()
     run = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                          timeout=CERTIFY_TIMEOUT, cwd=out.parent)

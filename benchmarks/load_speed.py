@@ -69,7 +69,7 @@ http {{ access_log off; {temp} client_max_body_size 1m; keepalive_requests 10000
 
 def ours(port: int, mix: str, seconds: int, users: int, workers: int, work: Path) -> float:
     out = work / f"ours-{workers}"
-    command = [sys.executable, "-m", "conformance.cli", "load", "--endpoint", f"http://127.0.0.1:{port}/collect",
+    command = [sys.executable, "-m", "conformance.cli.main", "load", "--endpoint", f"http://127.0.0.1:{port}/collect",
                "--app-id", "shop_dev", "--users", str(users), "--duration", f"{seconds}s", "--mix", mix,
                "--pool", "30", "--seed", "1", "--no-progress", "--max-p99-ms", "100000", "--output", str(out)]
     if workers:

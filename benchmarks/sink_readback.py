@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ is not in
 
 import pytest  # noqa: E402  (only for the postgres helper's skip)
 
-from conformance.sinks import events_in, open_sink  # noqa: E402
-from strategies import encode_base64_gzip  # noqa: E402
+from conformance.engines.sinks import events_in, open_sink  # noqa: E402
+from conformance.strategies import encode_base64_gzip  # noqa: E402
 from tests.test_sinks import Served, reference_store, start_postgres  # noqa: E402
 
 EVENT_TYPES = ("_page_view", "_user_engagement", "add_to_cart", "button_click", "_session_start")

@@ -26,13 +26,13 @@ from pathlib import Path
 import requests
 
 from conformance.target import Settings, Target
-from strategies import encode_base64_gzip
+from conformance.strategies import encode_base64_gzip
 
 APP = "shop_dev"
 
 
 def start_collector(db: Path) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, "-m", "conformance.cli", "serve", "--port", "0", "--db", str(db)],
+    proc = subprocess.Popen([sys.executable, "-m", "conformance.cli.main", "serve", "--port", "0", "--db", str(db)],
                             stdout=subprocess.PIPE, text=True, start_new_session=True)
     line = proc.stdout.readline()  # "... serving http://127.0.0.1:PORT/collect (apps: ...)"
     if "serving " not in line:

@@ -17,10 +17,10 @@ from urllib.parse import quote
 
 from conformance import catalog
 from conformance.checks import describe, expect_accepted, expect_empty_success_body
-from conformance.client import Client, Exchange
+from conformance.wire.http1 import Client, Exchange
 from conformance.failures import CollectorDied, ConformanceFailure, CouldNotJudge, TooSlow
-from conformance.ledger import Ledger, events_of
-from strategies import tag_uuid
+from conformance.engines.ledger import Ledger, events_of
+from conformance.strategies import tag_uuid
 
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 DEFAULT = object()  # "use the target's own appId"
@@ -39,18 +39,18 @@ class Settings:
     timeout: float = 10.0
     examples: int = 25
     shrink_budget: float = 20.0  # seconds Hypothesis may spend shrinking one failure
-    sink: Any = None                       # a conformance.sinks.Sink: the delivery profile is on
+    sink: Any = None                       # a conformance.engines.sinks.Sink: the delivery profile is on
     sink_wait: float = 10.0                # how long read-back waits for a batching pipeline
-    record_shape: Any = None               # a conformance.sinks.records.RecordShape
+    record_shape: Any = None               # a conformance.engines.sinks.records.RecordShape
     sink_secrets: tuple[str, ...] = ()
     collector_command: str | None = None   # the suite owns the collector's process
     collector_ready_timeout: float = 30.0
     durability_kills: int = 3
     durability_seed: int = 0
-    websdk: Any = None                     # a conformance.websdk.Installed: the websdk profile is on
+    websdk: Any = None                     # a conformance.engines.websdk.Installed: the websdk profile is on
     chromium: str | None = None            # the system Chromium the websdk profile drives
     websdk_driver: str = ""                # the browser driver's version
-    tls: Any = None                        # a conformance.tls.TLSOptions (CA, client cert, proxy)
+    tls: Any = None                        # a conformance.wire.tls.TLSOptions (CA, client cert, proxy)
     network_seconds: float = 15.0          # each hostile-network attack lasts at most this long
     network_sockets: int = 512             # and holds at most this many sockets
 
@@ -68,7 +68,7 @@ class CaseRecord:
     exchange_count: int = 0
     observations: list[dict[str, str]] = field(default_factory=list)
     warnings: list[ConformanceFailure] = field(default_factory=list)
-    har: Any = None  # a conformance.har.HarLog: gets every exchange, not only those kept here
+    har: Any = None  # a conformance.wire.har.HarLog: gets every exchange, not only those kept here
 
     def add(self, ex: Exchange) -> None:
         if self.har is not None:

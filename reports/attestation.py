@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reports.signing import (SigningError, canonical_json, check_signature, envelope_payload,
+from conformance.reports.signing import (SigningError, canonical_json, check_signature, envelope_payload,
                              short_key_id, sign_envelope, signer_ids)
 
 ATTESTATION = "attestation.json"

@@ -15,8 +15,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Sequence
 from urllib.parse import quote
 
-from reports.attestation import ATTESTATION, attestation_bytes
-from reports.html import render_report
+from conformance.reports.attestation import ATTESTATION, attestation_bytes
+from conformance.reports.html import render_report
 
 MANIFEST = "manifest.json"
 RESULTS = "results.json"

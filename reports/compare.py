@@ -5,10 +5,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from reports.attestation import AttestationCheck, check_attestation
-from reports.bundle import RESULTS, bundle_files, verify_bundle
-from reports.signing import key_id
-from reports.markup import badge, esc, page
+from conformance.reports.attestation import AttestationCheck, check_attestation
+from conformance.reports.bundle import RESULTS, bundle_files, verify_bundle
+from conformance.reports.signing import key_id
+from conformance.reports.markup import badge, esc, page
 
 RESULTS_FORMAT = "clickstream-conformance/results@1"
 UNVERIFIED = "UNVERIFIED"

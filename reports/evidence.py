@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reports.markup import esc, pre
+from conformance.reports.markup import esc, pre
 
 
 def case_evidence_html(result: dict[str, Any]) -> str:

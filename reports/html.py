@@ -14,9 +14,9 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
-from reports.evidence import case_evidence_html
-from reports.network import network_html
-from reports.markup import (
+from conformance.reports.evidence import case_evidence_html
+from conformance.reports.network_section import network_html
+from conformance.reports.markup import (
     badge, case_anchor, css_class, esc, level_badge, page, pre, requirement_anchor, table,
 )
 

@@ -7,8 +7,8 @@ import math
 from pathlib import Path
 from typing import Any, Sequence
 
-from reports.bundle import write_files
-from reports.markup import esc, page, pre, table
+from conformance.reports.bundle import write_files
+from conformance.reports.markup import esc, page, pre, table
 
 MAX_POINTS = 600          # a long soak is drawn as at most this many points
 CHART_W, CHART_H = 760, 220

@@ -5,7 +5,7 @@ property-test any collector or SDK:
 
 * Hypothesis strategies: :func:`events`, :func:`batches` (valid),
   :func:`invalid_events`, :func:`invalid_batches` (each example breaks one named rule,
-  see :data:`INVALID_RULES`), and smaller building blocks in :mod:`strategies.events`.
+  see :data:`INVALID_RULES`), and smaller building blocks in :mod:`conformance.strategies.events`.
 * Edge builders: :func:`event_at_limits`, :func:`batch_of_size`.
 * Encoders: :func:`encode`, :func:`encode_plain`, :func:`encode_base64_gzip`,
   :func:`encode_raw_gzip`, :func:`decode_body`, :func:`hash_code`.
@@ -15,7 +15,7 @@ property-test any collector or SDK:
 Example::
 
     from hypothesis import given
-    import strategies as cs
+    import conformance.strategies as cs
 
     @given(cs.batches(app_id="shop_dev"))
     def test_collector_accepts(batch):

@@ -192,7 +192,7 @@ def batch_of_size(n: int, app_id: str = "shop_dev", encoding: str = "plain",
     compression level 0 so their size can be steered; they still decode with any gzip
     reader. Base64 bodies need ``n`` to be a multiple of 4. The events carry padding
     attributes of at most 1024 ASCII characters, 100 per event, so the batch breaks no
-    limit. With ``tag``, every event_id carries it (see :func:`strategies.rules.tag_uuid`).
+    limit. With ``tag``, every event_id carries it (see :func:`conformance.strategies.rules.tag_uuid`).
     Fast: about 10 ms per MiB.
     """
     if encoding == "plain":

@@ -1,7 +1,7 @@
 """Hypothesis strategies for valid Clickstream events and batches.
 
 Every example follows the API document (required fields, documented types) and the
-client-side limits of real SDKs, so :func:`strategies.validate.validate_body` finds
+client-side limits of real SDKs, so :func:`conformance.strategies.validate.validate_body` finds
 nothing in it. Examples are small by default (a few attributes, short text) so that
 property tests against a live collector stay fast; the limits themselves (100 items,
 100 user attributes, 500 custom attributes, 50-character names, long values) are

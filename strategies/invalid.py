@@ -4,7 +4,7 @@ Each example is an :class:`InvalidExample`: the bytes to send (``body`` with its
 ``compression`` query value), the JSON value inside when there is one (``batch``), the
 rule it breaks (``rule``, one of :data:`INVALID_RULES`) and, for event-level rules,
 which event breaks it. Examples are built from valid events by changing one thing,
-never by filtering, and :func:`strategies.validate.validate_bytes` reports exactly that
+never by filtering, and :func:`conformance.strategies.validate.validate_bytes` reports exactly that
 rule for them.
 """
 

@@ -408,7 +408,7 @@ def _summary(reports: list[FileReport], strict: bool) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point for ``python -m strategies.validate FILE... [--strict]``."""
+    """Entry point for ``python -m conformance.strategies.validate FILE... [--strict]``."""
     parser = argparse.ArgumentParser(prog="clickstream-conformance validate", description=__doc__.split("\n\n")[0])
     add_arguments(parser)
     try:

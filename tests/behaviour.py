@@ -140,7 +140,7 @@ def _behind_nginx(workdir: Path) -> Iterator[tuple[str, str, str]]:
     backend, port = _free_port(), _free_port()
     cookie = f"conformance_session={secrets.token_urlsafe(18)}"
     db = workdir / "collector.sqlite3"
-    collector = subprocess.Popen([sys.executable, "-m", "conformance.collector.cli", "--port", str(backend),
+    collector = subprocess.Popen([sys.executable, "-m", "conformance.collector.serve", "--port", str(backend),
                                   "--app-id", APP_ID, "--auth-cookie", cookie, "--allow-origin", ORIGIN,
                                   "--db", str(db)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     conf = workdir / "nginx.conf"

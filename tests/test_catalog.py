@@ -103,7 +103,7 @@ def test_api_document_identity_matches_the_shared_copy() -> None:
 
 
 def test_requirements_command_prints_every_id() -> None:
-    out = subprocess.run([sys.executable, "-m", "conformance.cli", "requirements"],
+    out = subprocess.run([sys.executable, "-m", "conformance.cli.main", "requirements"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     for req in catalog.REQUIREMENTS:

@@ -15,7 +15,7 @@ from conformance import fixtures
 from tests.tiny_collector import TinyCollector
 
 SECRET = "s3cr3t-cookie-VALUE-4242"
-CLI = [sys.executable, "-m", "conformance.cli"]
+CLI = [sys.executable, "-m", "conformance.cli.main"]
 
 
 def cli(*args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -104,7 +104,7 @@ def test_certify_endpoint_without_app_id_is_a_clear_error(tmp_path: Path) -> Non
 
 def test_a_run_that_cannot_certify_names_no_report(tmp_path: Path, closed_port: int) -> None:
     """An earlier bundle in the output folder is neither named nor touched."""
-    from reports.bundle import write_bundle
+    from conformance.reports.bundle import write_bundle
     earlier = write_bundle(tmp_path / "conformance-report", {"format": "clickstream-conformance/results@1"})
     before = {p.name: p.read_bytes() for p in earlier.iterdir()}
     result = cli("certify", "--endpoint", f"http://127.0.0.1:{closed_port}/collect", "--app-id", "a",
@@ -124,7 +124,7 @@ def test_serve_prints_its_url_and_stores_what_it_accepts(tmp_path: Path) -> None
         line = proc.stdout.readline()
         assert "serving http://127.0.0.1:" in line, line
         url = line.split("serving ", 1)[1].split()[0]
-        from conformance.client import Client
+        from conformance.wire.http1 import Client
         with Client(url, timeout=5) as client:
             ex = client.send("POST", "appId=shop_dev", b'[{"event_type":"a","event_id":"1","timestamp":1,"app_id":"shop_dev"}]',
                              [("Content-Type", "application/json; charset=utf-8")])

@@ -14,7 +14,7 @@ from typing import Callable
 import pytest
 
 from conformance.checks import expect_empty_success_body
-from conformance.client import OUTCOMES, Client, Exchange, probe
+from conformance.wire.http1 import OUTCOMES, Client, Exchange, probe
 
 HandlerFn = Callable[[socket.socket, "RawServer"], None]
 SERVER_IO_TIMEOUT = 5.0  # no server thread ever blocks longer than this

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from conformance.collector import CollectorConfig, RunningCollector
-from conformance.collector.cli import add_serve_arguments, run_serve
+from conformance.collector.serve import add_serve_arguments, run_serve
 from conformance.collector.store import CollectorStore
 
 try:

@@ -30,7 +30,8 @@ from typing import Sequence
 
 import pytest
 
-from conformance import catalog, certify
+from conformance import catalog
+from conformance.cli import certify
 from conformance.collector.server import CollectorConfig, RunningCollector
 from tests.collector_helpers import gzip_base64, http_request
 from tests.kill.matrix import run_mutant

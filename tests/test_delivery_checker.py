@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from conformance.client import Exchange
-from conformance.delivery import acked_problems, duplicates, json_diff, read_until, refused_problems, same_scalar
-from conformance.ledger import Ledger, event_ids_in
-from conformance.sinks import open_sink
-from conformance.sinks.records import RecordShape
-from strategies import encode_base64_gzip, tag_uuid
+from conformance.wire.http1 import Exchange
+from conformance.engines.readback import acked_problems, duplicates, json_diff, read_until, refused_problems, same_scalar
+from conformance.engines.ledger import Ledger, event_ids_in
+from conformance.engines.sinks import open_sink
+from conformance.engines.sinks.records import RecordShape
+from conformance.strategies import encode_base64_gzip, tag_uuid
 
 TAG = "c0ffee00"
 

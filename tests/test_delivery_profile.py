@@ -17,7 +17,7 @@ from typing import Iterator
 
 import pytest
 
-from conformance.certify import REFERENCE_SINK_QUERY
+from conformance.cli.certify import REFERENCE_SINK_QUERY
 from conformance.collector.server import CollectorConfig, RunningCollector
 from tests.kill.mutants import APP_ID
 from tests.kill.suite import run_suite

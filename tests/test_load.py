@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 import pytest
 
-from conformance.certify import reference_sink
+from conformance.cli.certify import reference_sink
 from conformance.collector.server import CollectorConfig, RunningCollector
 from tests.kill.load_mutants import drops_when_full, leaky, overloaded, serve_mutant
 from tests.kill.mutants import APP_ID
@@ -50,7 +50,7 @@ class LoadRun:
 
 
 def load_command(endpoint: str, out: Path, *options: str) -> list[str]:
-    return [sys.executable, "-m", "conformance.cli", "load", "--endpoint", endpoint, "--app-id", APP_ID,
+    return [sys.executable, "-m", "conformance.cli.main", "load", "--endpoint", endpoint, "--app-id", APP_ID,
             "--output", str(out), *SHORT, *options]
 
 
@@ -68,7 +68,7 @@ def assert_passed_without_loss(run: LoadRun, out: Path) -> None:
     assert run.results["totals"]["requests"] > 0, run.context()
     assert events["acked"] > 0 and events["lost"] == 0 and events["found"] == events["acked"], run.context()
     assert run.results["totals"]["status"] == {"200": run.results["totals"]["requests"]}, run.context()
-    verify = subprocess.run([sys.executable, "-m", "conformance.cli", "verify", str(out)], capture_output=True, text=True)
+    verify = subprocess.run([sys.executable, "-m", "conformance.cli.main", "verify", str(out)], capture_output=True, text=True)
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
 
@@ -152,7 +152,7 @@ def test_latency_that_grows_with_every_request_fails_the_p99(tmp_path: Path) -> 
     (["--endpoint", "http://127.0.0.1:1/collect", "--app-id", "a", "--duration", "1s"], "cannot reach"),
 ])
 def test_bad_options_are_one_line_and_exit_4(options: Sequence[str], message: str) -> None:
-    done = subprocess.run([sys.executable, "-m", "conformance.cli", "load", *options],
+    done = subprocess.run([sys.executable, "-m", "conformance.cli.main", "load", *options],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 4, done.stdout + done.stderr
     lines = done.stderr.strip().splitlines()

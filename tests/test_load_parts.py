@@ -14,11 +14,11 @@ from conformance.load.options import LoadOptions, OptionError, parse_duration, p
 from conformance.load.pool import WEB_BATCH_MAX, BodyPool, Prepared, id_prefix, parse_event_id
 from conformance.load.report import build_results, verdict
 from conformance.load.tally import RunLedger, Tally, latency_bucket, percentile
-from conformance.sinks import open_sink
-from conformance.sinks.records import RecordShape
-from reports.bundle import verify_bundle
-from reports.load import downsample, write_load_bundle
-from strategies import decode_body, hash_code, validate_body
+from conformance.engines.sinks import open_sink
+from conformance.engines.sinks.records import RecordShape
+from conformance.reports.bundle import verify_bundle
+from conformance.reports.load import downsample, write_load_bundle
+from conformance.strategies import decode_body, hash_code, validate_body
 
 TAG = "c0ffee00"
 

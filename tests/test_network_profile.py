@@ -24,7 +24,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from conformance import network
+from conformance.engines import attacks as network
 from conformance.target import Settings, Target
 from tests.kill.network_mutants import NETWORK_MUTANTS, NetworkMutant
 from tests.nginx_passthrough import TEMP_DIRS, find_nginx, free_port, stop_server, wait_until_listening
@@ -57,7 +57,7 @@ def process(argv: list[str], port: int, log: Path, env: dict[str, str] | None = 
 @contextmanager
 def reference(workdir: Path) -> Iterator[tuple[str, str]]:
     port, db = free_port(), workdir / "reference.sqlite3"
-    argv = [sys.executable, "-m", "conformance.cli", "serve", "--port", str(port), "--db", str(db)]
+    argv = [sys.executable, "-m", "conformance.cli.main", "serve", "--port", str(port), "--db", str(db)]
     with process(argv, port, workdir / "reference.log"):
         yield f"http://127.0.0.1:{port}/collect", f"sqlite:{db}?query={REFERENCE_QUERY}"
 

@@ -23,9 +23,12 @@ from conformance import __version__
 
 ROOT = Path(__file__).resolve().parents[1]
 # What the code loads at run time through importlib.resources or a path beside a module.
-DATA_FILES = ("conformance/fixtures/datagen.jsonl", "conformance/fixtures/websdk.jsonl",
-              "conformance/websdk/page.html", "strategies/clickstream-body.schema.json",
-              "reports/report.css")
+# Paths inside the wheel; the sdist keeps the checkout's folders (strategies/, reports/).
+WHEEL_DATA = ("conformance/fixtures/datagen.jsonl", "conformance/fixtures/websdk.jsonl",
+              "conformance/engines/websdk/page.html", "conformance/strategies/clickstream-body.schema.json",
+              "conformance/reports/report.css")
+SDIST_DATA = tuple(f.replace("conformance/strategies/", "strategies/").replace("conformance/reports/", "reports/")
+                   for f in WHEEL_DATA)
 # Fewer examples and kills than a certification: the point is that the installed wheel
 # runs every profile from its own files, not the suite's depth.
 QUICK_CERTIFY = ("--pytest-arg=--conformance-examples=3", "--pytest-arg=--durability-kills=1")
@@ -78,21 +81,28 @@ def test_twine_check_passes_both(wheel: Path, sdist: Path) -> None:
 
 def test_the_wheel_carries_the_data_files_and_no_self_tests(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
-    missing = [f for f in DATA_FILES if f not in names]
+    missing = [f for f in WHEEL_DATA if f not in names]
     assert not missing, f"not in the wheel: {missing}"
     assert not [n for n in names if n.startswith("tests/")]
     assert "conformance/cases/conftest.py" in names  # the cases' fixtures ship with them
 
 
+def test_the_wheel_installs_one_top_level_name(wheel: Path) -> None:
+    """strategies and reports install inside conformance: no generic name such as
+    reports or strategies lands in a user's site-packages."""
+    tops = {n.split("/", 1)[0] for n in zipfile.ZipFile(wheel).namelist() if not n.split("/", 1)[0].endswith(".dist-info")}
+    assert tops == {"conformance"}
+
+
 def test_the_sdist_carries_the_changelog_and_the_action(sdist: Path) -> None:
     names = {n.split("/", 1)[-1] for n in tarfile.open(sdist).getnames()}
-    assert {"CHANGELOG.md", "action.yml", "README.md", "pyproject.toml", *DATA_FILES} <= names
+    assert {"CHANGELOG.md", "action.yml", "README.md", "pyproject.toml", *SDIST_DATA} <= names
 
 
 def test_the_installed_wheel_is_not_this_checkout(installed: Path) -> None:
     done = subprocess.run([str(installed / "bin" / "python"), "-c",
-                           "import conformance, reports, strategies; "
-                           "print(conformance.__file__, reports.__file__, strategies.__file__)"],
+                           "import conformance, conformance.reports as r, conformance.strategies as s; "
+                           "print(conformance.__file__, r.__file__, s.__file__)"],
                           capture_output=True, text=True, timeout=60, cwd=installed)
     assert done.returncode == 0, done.stderr
     assert str(ROOT) not in done.stdout and str(installed) in done.stdout, done.stdout

@@ -155,7 +155,7 @@ def test_a_target_that_dies_mid_run_ends_fast_as_error(pytester: pytest.Pytester
 
 
 def test_a_new_bundle_replaces_an_earlier_one_whole(pytester: pytest.Pytester, tiny_collector: TinyCollector) -> None:
-    from reports.bundle import verify_bundle, write_bundle
+    from conformance.reports.bundle import verify_bundle, write_bundle
     folder = pytester.path / "bundle"
     folder.mkdir()
     (folder / "notes-from-an-old-run.txt").write_text("listed in the old manifest")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from reports.bundle import write_bundle
+from conformance.reports.bundle import write_bundle
 from tests.test_reports import make_results
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)

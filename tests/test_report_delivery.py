@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from reports.html import EVENT_JSON_LIMIT, render_report
-from reports.markup import case_anchor, requirement_anchor
+from conformance.reports.html import EVENT_JSON_LIMIT, render_report
+from conformance.reports.markup import case_anchor, requirement_anchor
 from tests.test_reports import Elements, make_results
 
 SENT_BY = "status::test_cs_valid_200"  # a case of the sample results, so its anchor exists

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from reports.html import render_report
-from reports.markup import requirement_anchor
+from conformance.reports.html import render_report
+from conformance.reports.markup import requirement_anchor
 from tests.test_report_delivery import delivery
 from tests.test_reports import Elements, make_results
 

@@ -16,15 +16,15 @@ from typing import Any
 import pytest
 
 from conformance import catalog
-from conformance.client import Exchange
-from conformance.results import RunResults
+from conformance.wire.http1 import Exchange
+from conformance.plugin.results import RunResults
 from conformance.target import Settings
-from reports.bundle import clear_bundle_dir, verify_bundle, write_bundle
-from reports.cli import add_commands
-from reports.compare import compare_bundles
-from reports.evidence import case_evidence_html
-from reports.html import render_report
-from reports.markup import case_anchor
+from conformance.reports.bundle import clear_bundle_dir, verify_bundle, write_bundle
+from conformance.reports.commands import add_commands
+from conformance.reports.compare import compare_bundles
+from conformance.reports.evidence import case_evidence_html
+from conformance.reports.html import render_report
+from conformance.reports.markup import case_anchor
 
 ENDPOINT = "http://127.0.0.1:8080/collect"
 FAILING_ENDPOINT = "http://127.0.0.1:9090/collect"
@@ -499,7 +499,7 @@ def test_compare_command_fails_on_an_unverified_bundle_unless_allowed(
 
 
 def test_commands_are_wired_into_the_main_command(bundle: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from conformance.cli import main
+    from conformance.cli.main import main
     assert main(["verify", str(bundle)]) == 0
     assert "untouched" in capsys.readouterr().out
 
@@ -508,7 +508,7 @@ def test_the_reports_never_load_the_network_layer() -> None:
     """reports/ only reads results: importing it must not pull in the client or the target."""
     import subprocess
     import sys
-    code = ("import sys, reports.bundle, reports.cli, reports.compare, reports.evidence, reports.html; "
+    code = ("import sys, conformance.reports.bundle, conformance.reports.commands, conformance.reports.compare, conformance.reports.evidence, conformance.reports.html; "
             "print(sorted(m for m in sys.modules if m.startswith('conformance')))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert "conformance.client" not in loaded and "conformance.target" not in loaded, loaded
+    assert "conformance.wire.http1" not in loaded and "conformance.target" not in loaded, loaded

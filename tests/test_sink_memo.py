@@ -1,12 +1,12 @@
-"""The read-back memo (conformance/sinks/memo.py) saves decoding only: every pass still
+"""The read-back memo (conformance/engines/sinks/memo.py) saves decoding only: every pass still
 shows the sink as it is now, and which events are this run's is asked afresh."""
 from __future__ import annotations
 
 import json
 
-from conformance.delivery import memo_for, read_once
-from conformance.sinks import open_sink
-from conformance.sinks.records import RecordShape
+from conformance.engines.readback import memo_for, read_once
+from conformance.engines.sinks import open_sink
+from conformance.engines.sinks.records import RecordShape
 
 
 def _line(event_id: str) -> str:

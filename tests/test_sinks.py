@@ -1,4 +1,4 @@
-"""The read-back layer (conformance.sinks) against real stores the tests start:
+"""The read-back layer (conformance.engines.sinks) against real stores the tests start:
 files, SQLite databases, a PostgreSQL server, an HTTP server and shell commands."""
 from __future__ import annotations
 
@@ -25,12 +25,12 @@ from typing import Any, Iterator
 import pytest
 
 from conformance.collector.store import CollectorStore, EventRow, RequestRecord
-from conformance.sinks import (
+from conformance.engines.sinks import (
     BadRecord,
     SCHEMES, Found, RecordShape, SinkError, events_in, open_sink, parse_record_shape, redact_spec,
 )
-from conformance.sinks.base import json_array
-from strategies import encode_base64_gzip, encode_plain
+from conformance.engines.sinks.base import json_array
+from conformance.strategies import encode_base64_gzip, encode_plain
 
 
 def event(n: int = 0, **extra: Any) -> dict[str, Any]:
@@ -485,7 +485,7 @@ def test_array_reader_splits_values_anywhere(step: int) -> None:
 
 
 def test_a_record_longer_than_the_limit_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import conformance.sinks.base as base
+    import conformance.engines.sinks.base as base
     monkeypatch.setattr(base, "MAX_RECORD_BYTES", 1000)
     path = tmp_path / "s.jsonl"
     path.write_bytes(jsonl([event(1), event(2, pad="x" * 2000)]))

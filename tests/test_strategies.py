@@ -12,16 +12,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-import strategies as cs
+import conformance.strategies as cs
 from conformance import fixtures
-from strategies.events import truncate_utf16
-from strategies.rules import (
+from conformance.strategies.events import truncate_utf16
+from conformance.strategies.rules import (
     MAX_CUSTOM_ATTRIBUTES,
     MAX_ITEMS,
     MAX_USER_ATTRIBUTES,
     utf16_length,
 )
-from strategies.validate import validate_bytes
+from conformance.strategies.validate import validate_bytes
 
 STRATEGIES_DIR = Path(cs.__file__).resolve().parent
 
@@ -268,7 +268,7 @@ def test_batch_of_size_with_tag_keeps_the_exact_size() -> None:
 
 def test_event_and_batch_strategies_are_shared_for_the_same_arguments() -> None:
     """Sharing saves Hypothesis' per-object work; an unhashable pinned value still works."""
-    from strategies import batches, events
+    from conformance.strategies import batches, events
     assert events(app_id="shop_dev") is events(app_id="shop_dev")
     assert events(app_id="shop_dev") is not events(app_id="other")
     assert batches(0, 2, app_id="shop_dev") is batches(0, 2, app_id="shop_dev")

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from markdown_it import MarkdownIt
 
-from reports.summary import append_summary, cell, render_summary
+from conformance.reports.summary import append_summary, cell, render_summary
 from tests.test_report_browser import CHROMIUM, chromium, png_size
 from tests.test_reports import COOKIE_SECRET, make_results
 

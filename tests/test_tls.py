@@ -236,7 +236,7 @@ from conformance.load import prepare
 prepare()
 from locust.env import Environment
 from conformance.load.user import ClickstreamUser, configure_tls
-from conformance.tls import TLSOptions
+from conformance.wire.tls import TLSOptions
 ClickstreamUser.host = sys.argv[1]
 for options in (TLSOptions(), TLSOptions(ca_cert=sys.argv[2])):
     configure_tls(options)
@@ -260,7 +260,7 @@ def test_load_traffic_verifies_with_the_suites_trust(pki: PKI, tmp_path: Path, n
 
 def test_serve_refuses_a_key_that_is_not_the_certificates(pki: PKI, tmp_path: Path,
                                                            capsys: pytest.CaptureFixture[str]) -> None:
-    from conformance.collector.cli import main
+    from conformance.collector.serve import main
     code = main(["--port", "0", "--db", str(tmp_path / "c.sqlite3"), "--tls-cert", str(pki.cert),
                  "--tls-key", str(pki.other_key)])
     assert code == 2
@@ -277,7 +277,7 @@ def test_a_plain_http_run_has_no_tls_record(tmp_path: Path, no_env_proxy: None) 
 
 # --- the real Web SDK over https ---------------------------------------------------------------
 def _websdk_missing() -> str | None:
-    from conformance import websdk
+    from conformance.engines import websdk
     try:
         websdk.find_chromium()
         websdk.check_driver()
@@ -310,7 +310,7 @@ def test_certify_takes_the_tls_options(pki: PKI, tmp_path: Path, no_env_proxy: N
     it; with it, the run gets past the probe to a verdict."""
     with https_collector(tmp_path, pki.cert, pki.key) as collector:
         def certify(*options: str) -> subprocess.CompletedProcess:
-            return subprocess.run([sys.executable, "-m", "conformance.cli", "certify", "--endpoint", collector.url,
+            return subprocess.run([sys.executable, "-m", "conformance.cli.main", "certify", "--endpoint", collector.url,
                                    "--app-id", APP_ID, "--output", str(tmp_path / "bundle"), *options,
                                    "--pytest-arg=-k", "--pytest-arg=status"],
                                   cwd=tmp_path, capture_output=True, text=True, timeout=120)
@@ -332,8 +332,8 @@ def test_a_tls_connection_closed_while_idle_is_not_reused(pki: PKI) -> None:
     import time
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from conformance.client import Client
-    from conformance.tls import TLSOptions
+    from conformance.wire.http1 import Client
+    from conformance.wire.tls import TLSOptions
 
     class CloseAfterAnswer(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"

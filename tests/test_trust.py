@@ -26,10 +26,10 @@ from tests.tiny_collector import TinyCollector
 
 pytest.importorskip("cryptography")
 
-from reports.attestation import PAYLOAD_TYPE, attestation_bytes, statement  # noqa: E402
-from reports.signing import canonical_json, load_private_key, sign_envelope  # noqa: E402
+from conformance.reports.attestation import PAYLOAD_TYPE, attestation_bytes, statement  # noqa: E402
+from conformance.reports.signing import canonical_json, load_private_key, sign_envelope  # noqa: E402
 
-CLI = [sys.executable, "-m", "conformance.cli"]
+CLI = [sys.executable, "-m", "conformance.cli.main"]
 SECRET = "Tr0st-cookie-VALUE-7781"
 COOKIE = f"session={SECRET}"
 HAR_SCHEMAS = Path(__file__).parent / "data" / "har-schema"

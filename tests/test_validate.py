@@ -1,4 +1,4 @@
-"""Self-tests of strategies.validate: findings on bodies, the fixtures, and the validate command."""
+"""Self-tests of conformance.strategies.validate: findings on bodies, the fixtures, and the validate command."""
 from __future__ import annotations
 
 import json
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-import strategies as cs
+import conformance.strategies as cs
 from conformance import fixtures
-from strategies.validate import main, validate_bytes
+from conformance.strategies.validate import main, validate_bytes
 
 def fixture(name: str) -> Path:
     """The captured requests the package ships (copies of shared/fixtures)."""
@@ -195,7 +195,7 @@ def test_cli_unreadable_json_body_exits_2(tmp_path: Path, capsys: pytest.Capture
 
 
 def test_cli_as_a_process_has_no_traceback(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "strategies.validate", str(tmp_path / "absent.json")],
+    done = subprocess.run([sys.executable, "-m", "conformance.strategies.validate", str(tmp_path / "absent.json")],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "absent.json" in done.stderr and "Traceback" not in done.stderr

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance import websdk
+from conformance.engines import websdk
 from conformance.collector.server import CollectorConfig, RunningCollector
 from tests.kill.matrix import problems, run_mutant
 from tests.kill.mutants import APP_ID, AUTH_OPTIONS, COOKIE
@@ -92,7 +92,7 @@ def test_broken_collector_fails_the_live_profile(sdk: websdk.Installed, mutant, 
 def test_setup_names_what_is_missing_and_exits_4(tmp_path: Path) -> None:
     empty = tmp_path / "bin"
     empty.mkdir()
-    done = subprocess.run([sys.executable, "-m", "conformance.cli", "setup", "websdk"], capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "conformance.cli.main", "setup", "websdk"], capture_output=True,
                           text=True, timeout=60, env={**os.environ, "PATH": str(empty)})
     assert done.returncode == 4, done.stderr
     assert "npm not found" in done.stderr and "Chromium not found" in done.stderr

@@ -15,7 +15,7 @@ import pytest
 
 from conformance.checks import expect_no_server_error, status_class
 from conformance.target import Target
-from strategies import encode, encode_base64_gzip, encode_raw_gzip
+from conformance.strategies import encode, encode_base64_gzip, encode_raw_gzip
 
 REQ = "CS-GZIP-200"
 MAX_AS_SENT = 1_000_000

@@ -3,8 +3,8 @@
 The API document says a 200 means the data was received (Request response), and the
 SDKs drop an event from their retry store on a 200. These cases read back what the
 collector stored and account for every event the run sent, after Jepsen: every
-request is a line of history (``conformance/ledger.py``), and a checker judges the
-history against the sink afterwards (``conformance/delivery.py``).
+request is a line of history (``conformance/engines/ledger.py``), and a checker judges the
+history against the sink afterwards (``conformance/engines/readback.py``).
 
 Order: the cases that send edge values, a large gzip batch and concurrent batches come
 first, each judging its own events at once; the account of the whole run comes last
@@ -20,16 +20,16 @@ from typing import Any, Callable
 import pytest
 
 from conformance.checks import describe
-from conformance.client import Client, Exchange
-from conformance.delivery import (
+from conformance.wire.http1 import Client, Exchange
+from conformance.engines.readback import (
     Problem, ReadBack, SinkError, acked_problems, describe_shape, duplicates, lag_ms, lag_summary, memo_for,
     read_until, refused_problems,
 )
 from conformance.failures import CorruptEvents, CouldNotJudge, LostEvents, RejectedValidData, StoredRefusedEvents
 from conformance.plugin import RUN_KEY
 from conformance.target import Target
-from strategies import encode_base64_gzip, event_at_limits
-from strategies.rules import OPTIONAL_INT_FIELDS, OPTIONAL_STRING_FIELDS
+from conformance.strategies import encode_base64_gzip, event_at_limits
+from conformance.strategies.rules import OPTIONAL_INT_FIELDS, OPTIONAL_STRING_FIELDS
 
 LOSS, INTACT = "CS-DELIVERY-NO-LOSS", "CS-DELIVERY-INTACT"
 REFUSED_403, REFUSED_4XX = "CS-DELIVERY-REFUSED-403", "CS-DELIVERY-REFUSED-4XX"

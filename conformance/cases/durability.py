@@ -25,10 +25,10 @@ from typing import Any
 import pytest
 
 from conformance.cases.delivery import judge_sent
-from conformance.client import Client
+from conformance.wire.http1 import Client
 from conformance.failures import ConformanceFailure, CouldNotJudge
 from conformance.plugin import PROCESS_KEY, RUN_KEY
-from conformance.process import CollectorCommandError, CollectorProcess
+from conformance.engines.process import CollectorCommandError, CollectorProcess
 from conformance.target import Target
 
 CLIENTS = 4

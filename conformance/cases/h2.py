@@ -4,7 +4,7 @@ endpoint offers h2 by ALPN).
 The Android SDK's OkHttp, iOS URLSession and Chromium all speak HTTP/2 to a server that
 offers it, so a collector that terminates TLS itself serves most real traffic over h2.
 These cases send the core requests that matter on the wire again, over HTTP/2, through
-the h2 evidence client (``conformance/h2client.py``: every frame under the case's
+the h2 evidence client (``conformance/wire/h2.py``: every frame under the case's
 control), and judge them under the core requirement IDs with the same checks. On top:
 what only HTTP/2 has: a 413 sent before the upload ends and followed by RST_STREAM
 (RFC 9113 section 8.1), the cookie split into several fields as browsers send it
@@ -26,14 +26,14 @@ import pytest
 from conformance import catalog
 from conformance.cases.auth import expect_auth_refused
 from conformance.checks import describe, expect_app_refused, expect_too_large
-from conformance.client import Exchange
+from conformance.wire.http1 import Exchange
 from conformance.failures import ConformanceFailure, CouldNotJudge, RejectedValidData, TooSlow
 from conformance.plugin import requirement_ids
 from conformance.target import Target
-from strategies import batch_of_size, encode_base64_gzip, event_at_limits, hash_code
+from conformance.strategies import batch_of_size, encode_base64_gzip, event_at_limits, hash_code
 
 if TYPE_CHECKING:  # pragma: no cover
-    from conformance.h2client import H2Client, H2Facts
+    from conformance.wire.h2 import H2Client, H2Facts
 
 PROFILE = "h2"
 NOT_OFFERED = "h2 not offered"
@@ -64,7 +64,7 @@ def h2_link(target: Target) -> Iterator[H2Link]:
     if PROFILE not in settings.profiles:
         yield H2Link()
         return
-    from conformance.h2client import H2Client, H2NotOffered, H2NotSpoken
+    from conformance.wire.h2 import H2Client, H2NotOffered, H2NotSpoken
     client = H2Client(settings.endpoint, settings.timeout, settings.secrets, tls=settings.tls)
     try:
         yield _connect(client, target, H2NotOffered, H2NotSpoken)
@@ -199,7 +199,7 @@ def stream_count(facts: "H2Facts | None") -> int:
 def test_many_concurrent_streams_are_all_answered(h2: Target, h2_link: H2Link) -> None:
     """As many concurrent streams as the server allows (at most 100) on one connection,
     each a valid batch: every one is answered 200 and, with --sink, every event is stored."""
-    from conformance.h2client import H2Request
+    from conformance.wire.h2 import H2Request
     count = stream_count(h2_link.facts)
     sends = []
     for n in range(count):
@@ -250,7 +250,7 @@ def _limit_text(facts: "H2Facts | None") -> str:
 def test_alpn_offer_is_observed(target: Target, h2_link: H2Link) -> None:
     """Which protocol the endpoint selects from the offer h2, http/1.1 (as OkHttp, URLSession
     and Chromium offer), and whether it accepts http/1.1 offered alone."""
-    from conformance.h2client import alpn_selected
+    from conformance.wire.h2 import alpn_selected
     settings = target.settings
     if not settings.endpoint.startswith("https:"):
         h2c = "h2c spoken" if h2_link.target is not None else h2_link.not_offered or h2_link.error

@@ -10,7 +10,7 @@ import pytest
 
 from conformance.checks import expect_no_server_error, status_class
 from conformance.target import Target
-from strategies import hash_code
+from conformance.strategies import hash_code
 
 REQ = "CS-HASH-200"
 

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from conformance.target import Target
-from strategies import event_at_limits
+from conformance.strategies import event_at_limits
 
 REQ = "CS-LIMITS-200"
 

@@ -3,7 +3,7 @@
 Phones on 2G upload a few bytes a second, connections are left open, and a collector on
 the internet meets slowloris too. The document's Request response section promises the
 client an answer; the suite's request timeout (10 s by default, the Web SDK's) is how long
-a real client waits. While each attack runs (``conformance/network.py``), a canary sends
+a real client waits. While each attack runs (``conformance/engines/attacks.py``), a canary sends
 valid batches at a steady pace on fresh connections: the collector must keep answering
 them without a 5xx (CS-NET-CANARY), serve again within 5 s once the attack ends
 (CS-NET-RECOVER), and should keep the canary's p99 latency within the request timeout
@@ -19,13 +19,13 @@ from typing import Any
 
 import pytest
 
-from conformance import network
+from conformance.engines import attacks as network
 from conformance.checks import describe
-from conformance.delivery import memo_for, read_until
+from conformance.engines.readback import memo_for, read_until
 from conformance.failures import ConformanceFailure, CouldNotJudge
-from conformance.ledger import canonical
+from conformance.engines.ledger import canonical
 from conformance.plugin import RUN_KEY
-from conformance.sinks import SinkError
+from conformance.engines.sinks import SinkError
 from conformance.target import Target
 
 CANARY, RECOVER, LATENCY, TIMEOUTS, ABORT = (
@@ -75,7 +75,7 @@ def plan_for(target: Target) -> network.Plan:
 def _ssl_context(settings: Any) -> Any:
     if settings.tls is None:
         return None
-    from conformance import tls
+    from conformance.wire import tls
     return tls.client_context(settings.tls)
 
 

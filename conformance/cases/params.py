@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from conformance.target import JSON_CONTENT_TYPE, Target
-from strategies import hash_code
+from conformance.strategies import hash_code
 
 REQ = "CS-OPTIONAL-200"
 

@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 
 from conformance.checks import expect_no_server_error, expect_status
 from conformance.failures import AcceptedInvalidData
-from conformance.shrinking import PropertyGuard
+from conformance.engines.shrinking import PropertyGuard
 from conformance.target import Target
-from strategies import BODY_RULES, EVENT_RULES, batches, encode, invalid_batches, rule_kind
+from conformance.strategies import BODY_RULES, EVENT_RULES, batches, encode, invalid_batches, rule_kind
 
 # No "explain" phase: it sends many more requests after shrinking, only to point at
 # lines of the suite's own code.

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from conformance.target import Target
-from strategies import hash_code
+from conformance.strategies import hash_code
 
 REQ = "CS-RETRY-200"
 

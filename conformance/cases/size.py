@@ -9,7 +9,7 @@ import pytest
 
 from conformance.checks import expect_app_refused, expect_no_server_error, expect_too_large, status_class
 from conformance.target import Target
-from strategies import batch_of_size
+from conformance.strategies import batch_of_size
 
 LIMIT = 1_048_576
 SURE_TO_FIT = 1_000_000

@@ -20,10 +20,10 @@ import pytest
 
 from conformance.cases.delivery import judge_sent
 from conformance.failures import CouldNotJudge, SdkSendsFailed
-from conformance.ledger import event_ids_in
+from conformance.engines.ledger import event_ids_in
 from conformance.target import Target
-from conformance.websdk import PACKAGE
-from conformance.websdk.driver import Browser, Scenario, ScenarioRun, Step, as_exchange, origin_of
+from conformance.engines.websdk import PACKAGE
+from conformance.engines.websdk.driver import Browser, Scenario, ScenarioRun, Step, as_exchange, origin_of
 
 SENDS, CORS = "CS-WEBSDK-SENDS", "CS-WEBSDK-CORS"
 SHOWN = 3

@@ -6,8 +6,8 @@ do that on retries, but a load run never retries, so a copy is the collector's o
 Events of requests not answered 200 may or may not be there (a timeout may have been
 stored); they are counted, not judged.
 
-The sink is read with ``conformance.sinks`` (streamed, read-only) and polled with
-``conformance.delivery.poll_until``: a batching pipeline's lag is waited out for up
+The sink is read with ``conformance.engines.sinks`` (streamed, read-only) and polled with
+``conformance.engines.readback.poll_until``: a batching pipeline's lag is waited out for up
 to ``--sink-wait`` seconds, never counted as loss. Memory is one byte per event sent
 (a copy counter) and one float per request (when it was first seen); ids are parsed,
 never kept.
@@ -22,11 +22,11 @@ from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance.delivery import poll_until
+from conformance.engines.readback import poll_until
 from conformance.load.pool import KINDS, id_prefix, parse_event_id
 from conformance.load.tally import RunLedger
-from conformance.sinks import Sink, SinkError
-from conformance.sinks.records import RecordShape, events_in
+from conformance.engines.sinks import Sink, SinkError
+from conformance.engines.sinks.records import RecordShape, events_in
 
 MAX_LOST_SHOWN = 20
 

@@ -10,9 +10,9 @@ from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from conformance.load.pool import DEFAULT_MIX, KIND_HELP, KINDS
-from conformance.tls import OPTION_HELP as TLS_HELP
-from conformance.tls import TLSOptions, TLSProblem, check_options
-from conformance.tls import options_from as tls_options_from
+from conformance.wire.tls import OPTION_HELP as TLS_HELP
+from conformance.wire.tls import TLSOptions, TLSProblem, check_options
+from conformance.wire.tls import options_from as tls_options_from
 
 USAGE_EXIT = 4
 DEFAULT_MASTER_PORT = 5557  # Locust's own default
@@ -56,7 +56,7 @@ class LoadOptions:
     seed: int = 0
     pool_events: int = 100
     progress: bool = True
-    tls: TLSOptions = field(default_factory=TLSOptions)  # the same trust as the suite's (conformance.tls)
+    tls: TLSOptions = field(default_factory=TLSOptions)  # the same trust as the suite's (conformance.wire.tls)
 
     @property
     def path(self) -> str:
@@ -281,7 +281,7 @@ def parse_rate(text: str) -> float:
 def _cookie(text: str | None) -> tuple[str, str] | None:
     if text is None:
         return None
-    from conformance.collector.cli import parse_auth_cookie
+    from conformance.collector.serve import parse_auth_cookie
     try:
         return parse_auth_cookie(text)
     except ValueError as exc:

@@ -1,6 +1,6 @@
 """The bodies a load run sends, built from the strategies before the clock starts.
 
-Events are drawn with Hypothesis (``strategies.events``) and serialized once into
+Events are drawn with Hypothesis (``conformance.strategies.events``) and serialized once into
 templates: a Web SDK-like single event, a Web batch of up to 512 KiB, or a mobile
 batch sent as base64(gzip). Every event_id in a template is a placeholder; stamping a
 template for one send writes the run tag, the sender (worker) and a per-process
@@ -35,8 +35,8 @@ from urllib.parse import quote
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import seed as hypothesis_seed
 
-from strategies import events as event_strategy
-from strategies import hash_code
+from conformance.strategies import events as event_strategy
+from conformance.strategies import hash_code
 
 KINDS: tuple[str, ...] = ("single", "batch", "gzip")
 KIND_HELP = {

@@ -4,7 +4,7 @@
 dict: results.json. The verdict fails on any breach of ``--max-error-rate``,
 ``--max-p99-ms`` or ``--max-lost``, on an incomplete account, an interrupted run or
 an exception in the load generator, each with a reason a CI log can show. The HTML
-page is rendered from the dict alone by ``reports.load``.
+page is rendered from the dict alone by ``conformance.reports.load``.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import Any, Sequence
 from conformance import __version__
 from conformance.load.account import Account
 from conformance.load.options import LoadOptions, format_mix
-from conformance.tls import run_record
+from conformance.wire.tls import run_record
 from conformance.load.tally import Bucket, RunLedger, percentile
 
 RESULTS_FORMAT = "clickstream-conformance/load@1"
@@ -162,7 +162,7 @@ def summary_lines(results: dict[str, Any]) -> list[str]:
 
 def write_report(directory: Path, results: dict[str, Any], secrets: Sequence[str] = ()) -> Path:
     """report.html, results.json and manifest.json (which `clickstream-conformance verify` checks)."""
-    from reports.load import write_load_bundle
+    from conformance.reports.load import write_load_bundle
     return write_load_bundle(directory, results, secrets)
 
 

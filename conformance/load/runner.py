@@ -34,16 +34,16 @@ from gevent.event import Event
 from gevent.threadpool import ThreadPool
 from locust.env import Environment
 
-from conformance.ledger import new_tag
+from conformance.engines.ledger import new_tag
 from conformance.load.account import Account, SinkPoller, account
 from conformance.load.options import USAGE_EXIT, LoadOptions, OptionError
 from conformance.load.pool import BodyPool
 from conformance.load.report import EXIT_INTERRUPTED, build_results, exit_code, summary_lines, write_report
 from conformance.load.tally import RunLedger, Tally
 from conformance.load.user import ClickstreamUser, SendKit, configure, request_headers
-from conformance.sinks import Sink, SinkError, open_sink, parse_record_shape
-from conformance.sinks.records import RecordShape
-from conformance.tls import TLSOptions
+from conformance.engines.sinks import Sink, SinkError, open_sink, parse_record_shape
+from conformance.engines.sinks.records import RecordShape
+from conformance.wire.tls import TLSOptions
 
 SETUP_WAIT_S = 120.0     # for workers to build their pools and say so
 FINAL_WAIT_S = 30.0      # beyond the stop timeout, for the workers' last accounts
@@ -83,7 +83,7 @@ def _checked_sink(options: LoadOptions) -> tuple[Sink | None, RecordShape]:
 
 
 def _check_endpoint(options: LoadOptions) -> None:
-    from conformance.client import probe
+    from conformance.wire.http1 import probe
     reason = probe(options.endpoint, options.request_timeout, options.tls)
     if reason:
         raise OptionError(f"cannot reach {options.endpoint}: {reason}")
@@ -206,7 +206,7 @@ class LoadRun:
         log = (self.logs / f"worker-{index}.log").open("wb")
         # A session of its own: the terminal's Ctrl-C reaches the master only, which
         # then stops the workers in order, so their last accounts are not lost.
-        return subprocess.Popen([sys.executable, "-m", "conformance.cli", "load", "--worker",
+        return subprocess.Popen([sys.executable, "-m", "conformance.cli.main", "load", "--worker",
                                  "--master-host", "127.0.0.1", "--master-port", str(port)],
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 

@@ -17,7 +17,7 @@ from locust import FastHttpUser, constant, constant_throughput, task
 
 from conformance.load.pool import Stamper
 from conformance.load.tally import NO_STATUS, Tally
-from conformance.tls import TLSOptions, client_context
+from conformance.wire.tls import TLSOptions, client_context
 
 JSON_UTF8 = "application/json; charset=utf-8"
 CONFIG_WAIT_S = 120.0  # a worker's users wait this long at most for the master's settings

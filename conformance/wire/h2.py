@@ -3,11 +3,11 @@
 Built on the sans-IO ``h2`` library, so every frame stays under the case's control:
 the pseudo-headers and headers go out exactly as given (names lower-cased, as HTTP/2
 requires; no header is split, merged or added except ``:authority``, ``content-length``
-and ``x-conformance-case``, as ``conformance/client.py`` adds Host and Content-Length),
+and ``x-conformance-case``, as ``conformance/wire/http1.py`` adds Host and Content-Length),
 DATA frames follow the server's flow-control windows, and several requests can share
 one connection as concurrent streams.
 
-Each request returns the same :class:`~conformance.client.Exchange` evidence as the
+Each request returns the same :class:`~conformance.wire.http1.Exchange` evidence as the
 HTTP/1.1 client (``protocol`` says ``HTTP/2``; its curl line carries ``--http2``) with
 the same outcomes: ``answered`` (a final response's HEADERS arrived, also when the
 server answered before the body ended and then reset the stream with NO_ERROR, which
@@ -38,11 +38,11 @@ import h2.events
 import h2.exceptions
 import h2.settings
 
-from conformance.client import (
+from conformance.wire.http1 import (
     BODY_EXCERPT_CHARS, BODY_METHODS, RESPONSE_BODY_CAP, RESPONSE_EXCERPT_CHARS, Client, Exchange,
     _describe, _excerpt, _parse_endpoint, _redact, _redact_header, _secret_forms,
 )
-from conformance.tls import client_context, open_socket
+from conformance.wire.tls import client_context, open_socket
 
 __all__ = ["ALPN_OFFER", "H2Client", "H2Facts", "H2NotOffered", "H2NotSpoken", "H2Request",
            "PROTOCOL", "alpn_offers_h2", "alpn_selected"]

@@ -21,10 +21,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, TypeVar
 
-from conformance.ledger import Ledger, Send, canonical, fingerprint
-from conformance.sinks import BadRecord, Sink, SinkError
-from conformance.sinks.memo import RecordMemo, Seen
-from conformance.sinks.records import RecordShape, events_in
+from conformance.engines.ledger import Ledger, Send, canonical, fingerprint
+from conformance.engines.sinks import BadRecord, Sink, SinkError
+from conformance.engines.sinks.memo import RecordMemo, Seen
+from conformance.engines.sinks.records import RecordShape, events_in
 
 MAX_PROBLEMS_SHOWN = 20
 MAX_DIFF_LINES = 6
@@ -124,7 +124,7 @@ _MEMOS: "weakref.WeakKeyDictionary[Sink, dict[RecordShape, RecordMemo]]" = weakr
 
 def memo_for(sink: Sink, shape: RecordShape) -> RecordMemo:
     """The memo of how this sink's records decode in this shape, shared by every read-back
-    of the run (see conformance/sinks/memo.py). It holds decodings only: which events are
+    of the run (see conformance/engines/sinks/memo.py). It holds decodings only: which events are
     this run's is decided afresh on every pass."""
     per_sink = _MEMOS.setdefault(sink, {})
     return per_sink.setdefault(shape, RecordMemo())

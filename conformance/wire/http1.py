@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Sequence
 from urllib.parse import quote, urlsplit
 
-from conformance.tls import TLSOptions, client_context, explain, open_socket, session_facts
+from conformance.wire.tls import TLSOptions, client_context, explain, open_socket, session_facts
 
 __all__ = ["OUTCOMES", "Client", "Exchange", "probe", "probe_target"]
 
@@ -75,7 +75,7 @@ class Exchange:
     started_at: float = 0.0
     early_answer: bool = False
     retried: bool = False  # sent again on a fresh connection: the reused one closed without a byte
-    protocol: str = "HTTP/1.1"  # or "HTTP/2" (conformance/h2client.py)
+    protocol: str = "HTTP/1.1"  # or "HTTP/2" (conformance/wire/h2.py)
     # Kept only to rebuild the request as curl; never serialised.
     _body: bytes = field(default=b"", compare=False)
     _auto_headers: tuple[str, ...] = field(default=(), compare=False)
@@ -300,7 +300,7 @@ class _VerbatimRequestLine:
 
 
 class _HTTPConnection(_VerbatimRequestLine, http.client.HTTPConnection):
-    """A connection whose socket comes from ``opener``: conformance.tls's socket (through
+    """A connection whose socket comes from ``opener``: conformance.wire.tls's socket (through
     the proxy, wrapped in the run's TLS context for https), for every connection."""
 
     def __init__(self, host: str, port: int, timeout: float, opener: Any) -> None:

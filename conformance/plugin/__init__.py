@@ -19,15 +19,16 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from conformance import __version__, baseline, catalog, evidence_files
-from conformance.client import redact
+from conformance import __version__, catalog
+from conformance.plugin import baseline, evidence as evidence_files
+from conformance.wire.http1 import redact
 from conformance.failures import (
     ERROR, FAIL, INFO, PASS, SKIP, WARN, ConformanceFailure, CouldNotJudge,
 )
-from conformance.results import RunResults
+from conformance.plugin.results import RunResults
 from conformance.target import CaseRecord, Settings, Target
 
-CASES_DIR = Path(__file__).parent / "cases"
+CASES_DIR = Path(__file__).parent.parent / "cases"
 SETTINGS_KEY = pytest.StashKey[Settings]()
 TARGET_KEY = pytest.StashKey[Target]()
 RUN_KEY = pytest.StashKey[RunResults]()
@@ -123,7 +124,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _add_tls_options(parser: pytest.Parser) -> None:
-    from conformance.tls import OPTION_HELP
+    from conformance.wire.tls import OPTION_HELP
     group = parser.getgroup("tls", "TLS and proxies for an https endpoint (private CAs, mutual TLS)")
     group.addoption("--ca-cert", metavar="FILE", help=OPTION_HELP["ca_cert"])
     group.addoption("--client-cert", metavar="FILE", help=OPTION_HELP["client_cert"])
@@ -178,7 +179,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _prepare_report_dir(directory: Path) -> None:
     """An empty bundle folder: an earlier bundle's files go, anyone else's stop the run."""
-    from reports.bundle import clear_bundle_dir
+    from conformance.reports.bundle import clear_bundle_dir
     try:
         clear_bundle_dir(directory)
         directory.mkdir(parents=True, exist_ok=True)
@@ -255,9 +256,9 @@ def network_settings(config: pytest.Config) -> dict[str, Any]:
 
 
 def tls_settings(config: pytest.Config, endpoint: str) -> Any:
-    """The TLS options (conformance.tls.TLSOptions), checked: a missing file, a key
+    """The TLS options (conformance.wire.tls.TLSOptions), checked: a missing file, a key
     that is not the certificate's or TLS options with an http:// endpoint is one line."""
-    from conformance.tls import TLSProblem, check_options, options_from
+    from conformance.wire.tls import TLSProblem, check_options, options_from
     options = options_from(config.getoption("ca_cert"), config.getoption("client_cert"),
                            config.getoption("client_key"), config.getoption("insecure"),
                            config.getoption("proxy"), endpoint=endpoint)
@@ -269,7 +270,7 @@ def tls_settings(config: pytest.Config, endpoint: str) -> Any:
 
 
 def _tls_record(settings: Settings, facts: dict[str, Any] | None) -> dict[str, Any] | None:
-    from conformance.tls import run_record
+    from conformance.wire.tls import run_record
     return run_record(settings.tls, facts)
 
 
@@ -291,7 +292,7 @@ def h2_profile() -> str:
 def websdk_settings(config: pytest.Config, endpoint: str, origin: str | None,
                     cookie: tuple[str, str] | None) -> dict[str, Any]:
     """What the websdk profile needs, checked before any case runs: one line each."""
-    from conformance import websdk
+    from conformance.engines import websdk
     if origin is None:
         raise pytest.UsageError("--profile websdk needs --origin ORIGIN, a web origin the collector allows: "
                                 "the suite serves the SDK's page from it for the cross-origin send")
@@ -333,7 +334,7 @@ def _start_collector(config: pytest.Config, settings: Settings) -> None:
     when pytest ends, however it ends."""
     if settings.collector_command is None:
         return
-    from conformance.process import CollectorCommandError, CollectorProcess
+    from conformance.engines.process import CollectorCommandError, CollectorProcess
     process = CollectorProcess(settings.collector_command, settings.endpoint, settings.collector_ready_timeout)
     config.add_cleanup(process.stop)
     try:
@@ -348,8 +349,8 @@ def sink_settings(config: pytest.Config) -> dict[str, Any]:
     spec = config.getoption("sink")
     if spec is None:
         return {}
-    from conformance.sinks import SinkError, open_sink
-    from conformance.sinks.records import parse_record_shape
+    from conformance.engines.sinks import SinkError, open_sink
+    from conformance.engines.sinks.records import parse_record_shape
     wait, read_timeout = config.getoption("sink_wait"), config.getoption("sink_timeout")
     if not wait >= 0:
         raise pytest.UsageError(f"--sink-wait must be zero or more seconds, got {wait}")
@@ -367,7 +368,7 @@ def _probe_sink(settings: Settings) -> None:
     """Read the sink once before any case runs, so a wrong path or query is one line."""
     if settings.sink is None:
         return
-    from conformance.sinks import SinkError
+    from conformance.engines.sinks import SinkError
     try:
         settings.sink.probe()
     except SinkError as exc:
@@ -385,7 +386,7 @@ def parse_cookie(text: str | None) -> tuple[str, str] | None:
 
 def _probe(settings: Settings) -> tuple[str | None, dict[str, Any] | None]:
     """(why the endpoint cannot be used, or None; what its TLS negotiated, or None)."""
-    from conformance.client import probe_target
+    from conformance.wire.http1 import probe_target
     return probe_target(settings.endpoint, settings.timeout, settings.tls)
 
 
@@ -463,7 +464,7 @@ class EndpointMode:
         if not self.config.pluginmanager.hasplugin("html") or result["outcome"] in (PASS, SKIP):
             return
         import pytest_html
-        from reports.evidence import case_evidence_html
+        from conformance.reports.evidence import case_evidence_html
         summary = (f"<p><b>{result['outcome']}</b> ({result['level']}) requirements: "
                    f"{', '.join(result['requirements'])}</p>")
         extras = getattr(report, "extras", [])
@@ -551,12 +552,12 @@ class EndpointMode:
             session.exitstatus = pytest.ExitCode.USAGE_ERROR
         report_dir = self.config.getoption("conformance_report")
         if report_dir:
-            from reports.bundle import HAR, write_bundle
+            from conformance.reports.bundle import HAR, write_bundle
             write_bundle(Path(report_dir), self.run.to_dict(), secrets=self.settings.secrets,
                          extra_files={HAR: har} if har else None, signing_key=self.evidence.signing_key)
         summary_path = self.config.getoption("summary_md")
         if summary_path:
-            from reports.summary import append_summary
+            from conformance.reports.summary import append_summary
             append_summary(Path(summary_path), self.run.to_dict(), secrets=self.settings.secrets)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:

@@ -1,6 +1,6 @@
 """Command line for the reference collector.
 
-    python -m conformance.collector.cli --app-id shop_dev --db /tmp/c.sqlite3
+    python -m conformance.collector.serve --app-id shop_dev --db /tmp/c.sqlite3
 
 The project's main CLI can mount the same options on a subcommand with
 add_serve_arguments() and run_serve().
@@ -148,7 +148,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m conformance.collector.cli",
+    parser = argparse.ArgumentParser(prog="python -m conformance.collector.serve",
                                      description="Run the reference Clickstream collector.")
     add_serve_arguments(parser)
     return run_serve(parser.parse_args(argv))

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from conformance.client import Client, Exchange, RawConnection, request_head
+from conformance.wire.http1 import Client, Exchange, RawConnection, request_head
 
 DEFAULT_SOCKETS = 512
 DEFAULT_SECONDS = 15.0
@@ -57,7 +57,7 @@ class Plan:
     make_body: Callable[[int], tuple[bytes, list[dict[str, Any]]]] = lambda n: (b"[]", [])
     ssl_context: Any = None
     case: str = "network"
-    tls: Any = None  # the run's conformance.tls.TLSOptions, for the canary's connections
+    tls: Any = None  # the run's conformance.wire.tls.TLSOptions, for the canary's connections
 
 
 @dataclass

@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_reproduce(sub: argparse._SubParsersAction) -> None:
-    from conformance.reproduce import add_arguments, run
+    from conformance.cli.reproduce import add_arguments, run
     p = sub.add_parser(
         "reproduce", help="re-send one case's requests from a bundle and compare the answers",
         description="Re-send the exact requests of one case, as the bundle's exchanges.har kept them, to "
@@ -106,7 +106,7 @@ def _add_certify(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_evidence_arguments(p: argparse.ArgumentParser) -> None:
-    from conformance.har import DEFAULT_BODY_CAP
+    from conformance.wire.har import DEFAULT_BODY_CAP
     p.add_argument("--sign-key", metavar="FILE",
                    help="sign the bundle with this Ed25519 private key (make one with `clickstream-conformance "
                         "keygen DIR`): writes attestation.json, which `verify DIR --key PUB` checks")
@@ -118,7 +118,7 @@ def _add_evidence_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _add_tls_arguments(p: argparse.ArgumentParser) -> None:
-    from conformance.tls import OPTION_HELP
+    from conformance.wire.tls import OPTION_HELP
     tls = p.add_argument_group("TLS and proxies", "for an https endpoint (private CAs, mutual TLS)")
     tls.add_argument("--ca-cert", metavar="FILE", help=OPTION_HELP["ca_cert"])
     tls.add_argument("--client-cert", metavar="FILE", help=OPTION_HELP["client_cert"])
@@ -128,7 +128,7 @@ def _add_tls_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _add_serve(sub: argparse._SubParsersAction) -> None:
-    from conformance.collector.cli import add_serve_arguments, run_serve
+    from conformance.collector.serve import add_serve_arguments, run_serve
     p = sub.add_parser("serve", help="run the reference collector",
                        description="Run the reference collector: a conforming Clickstream collector "
                                    "that stores what it accepts in SQLite.")
@@ -137,7 +137,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_setup(sub: argparse._SubParsersAction) -> None:
-    from conformance.websdk import DEFAULT_VERSION, PACKAGE
+    from conformance.engines.websdk import DEFAULT_VERSION, PACKAGE
     p = sub.add_parser("setup", help="install what an optional profile needs (websdk)",
                        description=f"websdk: install {PACKAGE} from the npm registry into a cache directory "
                                    "($CLICKSTREAM_CONFORMANCE_CACHE, else ~/.cache/clickstream-conformance), "
@@ -150,7 +150,7 @@ def _add_setup(sub: argparse._SubParsersAction) -> None:
 
 
 def run_setup(args: argparse.Namespace) -> int:
-    from conformance import websdk
+    from conformance.engines import websdk
     found, missing = {}, []
     for name, check in (("npm", websdk.find_npm), ("chromium", websdk.find_chromium), ("driver", websdk.check_driver)):
         try:
@@ -174,7 +174,7 @@ def run_setup(args: argparse.Namespace) -> int:
 
 
 def _add_validate(sub: argparse._SubParsersAction) -> None:
-    from strategies.validate import add_arguments, run
+    from conformance.strategies.validate import add_arguments, run
     p = sub.add_parser("validate", help="validate request bodies or captured requests",
                        description="Check JSON bodies, or JSON lines of captured requests with a "
                                    "'body' field, against the request body schema and the document's limits.")
@@ -196,7 +196,7 @@ def _add_load(sub: argparse._SubParsersAction) -> None:
 
 def _add_reports(sub: argparse._SubParsersAction) -> None:
     try:
-        from reports.cli import add_commands
+        from conformance.reports.commands import add_commands
     except ImportError:  # the reports package is optional while it is being built
         return
     add_commands(sub)
@@ -224,7 +224,7 @@ def run_load(args: argparse.Namespace) -> int:
 
 
 def run_certify(args: argparse.Namespace) -> int:
-    from conformance.certify import certify
+    from conformance.cli.certify import certify
     return certify(args)
 
 

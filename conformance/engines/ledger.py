@@ -1,7 +1,7 @@
 """The run's history of events sent, for the delivery profile (after Jepsen's history).
 
 Every request the suite sends is a line of history: which events it carried, which
-case sent it, and how it was answered. The checker (``conformance/delivery.py``)
+case sent it, and how it was answered. The checker (``conformance/engines/readback.py``)
 judges the history afterwards against what the sink holds. Two kinds of entry:
 
 * valid sends: requests the suite demands a 200 for (``Target.post_valid``, the canary,
@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 from urllib.parse import parse_qsl
 
-from conformance.client import Exchange
-from strategies import BodyDecodeError, decode_body
+from conformance.wire.http1 import Exchange
+from conformance.strategies import BodyDecodeError, decode_body
 
 # A compressed valid body decodes to at most 16 MiB (CS-GZIP-200); bombs stop here.
 MAX_DECODED = 20 * 1024 * 1024

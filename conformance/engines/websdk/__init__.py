@@ -4,7 +4,7 @@
 registry into a cache directory, with a pinned esbuild, and bundles it into one
 browser script (the package ships CommonJS and ES modules, no browser build). It also
 finds the system Chromium. The suite then drives that script in headless Chromium
-(``conformance/websdk/driver.py``); nothing is downloaded at run time.
+(``conformance/engines/websdk/driver.py``); nothing is downloaded at run time.
 """
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 import pytest
 
-from conformance.har import DEFAULT_BODY_CAP, HarLog
+from conformance.wire.har import DEFAULT_BODY_CAP, HarLog
 
 
 @dataclass
@@ -52,7 +52,7 @@ def from_options(config: pytest.Config, secrets: Sequence[str]) -> EvidenceFiles
     if key_path:
         if not bundle:
             raise pytest.UsageError("--sign-key signs the certification bundle: give --conformance-report DIR too")
-        from reports.signing import SigningError, key_id, load_private_key
+        from conformance.reports.signing import SigningError, key_id, load_private_key
         try:
             files.signing_key = load_private_key(Path(key_path))
         except SigningError as exc:
@@ -72,7 +72,7 @@ def write_har_file(files: EvidenceFiles, data: bytes, secrets: Sequence[str]) ->
     """Write the --har file; a one-line problem when it cannot be written, else None."""
     if files.har_path is None:
         return None
-    from reports.bundle import refuse_secrets
+    from conformance.reports.bundle import refuse_secrets
     try:
         refuse_secrets(files.har_path.parent, {files.har_path.name: data}, secrets)
         files.har_path.parent.mkdir(parents=True, exist_ok=True)

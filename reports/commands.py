@@ -5,10 +5,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from reports.attestation import check_attestation
-from reports.bundle import MANIFEST, bundle_files, verify_bundle
-from reports.compare import load_bundle, render_comparison, signer_line
-from reports.signing import SigningError, generate_keypair, key_id, load_public_key, short_key_id
+from conformance.reports.attestation import check_attestation
+from conformance.reports.bundle import MANIFEST, bundle_files, verify_bundle
+from conformance.reports.compare import load_bundle, render_comparison, signer_line
+from conformance.reports.signing import SigningError, generate_keypair, key_id, load_public_key, short_key_id
 
 DEFAULT_COMPARISON = "conformance-comparison.html"
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from conformance.client import REDACTED, Client
-from conformance.har import request_body
+from conformance.wire.http1 import REDACTED, Client
+from conformance.wire.har import request_body
 
 HAR_NAME = "exchanges.har"
 USAGE_EXIT = 4

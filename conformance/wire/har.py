@@ -15,7 +15,7 @@ import json
 from typing import Any, Sequence
 from urllib.parse import parse_qsl, urlsplit
 
-from conformance.client import Exchange, _secret_forms
+from conformance.wire.http1 import Exchange, _secret_forms
 
 DEFAULT_BODY_CAP = 256 * 1024
 HTTP_VERSION = "HTTP/1.1"

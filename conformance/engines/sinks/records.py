@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
-from strategies import BodyDecodeError, decode_body
+from conformance.strategies import BodyDecodeError, decode_body
 
 from .base import BadRecord, SinkError
 

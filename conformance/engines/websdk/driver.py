@@ -18,8 +18,8 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
-from conformance.client import Exchange
-from conformance.websdk import Installed
+from conformance.wire.http1 import Exchange
+from conformance.engines.websdk import Installed
 
 PAGE_DIR = "/__clickstream_conformance__/"
 PAGE_NAME = "websdk.html"
@@ -114,7 +114,7 @@ class Browser:
     def __init__(self, chromium: str, sdk: Installed, endpoint: str, app_id: str,
                  cookie: tuple[str, str] | None = None, tls: Any = None) -> None:
         self.chromium, self.sdk, self.endpoint, self.app_id, self.cookie = chromium, sdk, endpoint, app_id, cookie
-        self.tls = tls  # a conformance.tls.TLSOptions: the trust Chromium gets for an https endpoint
+        self.tls = tls  # a conformance.wire.tls.TLSOptions: the trust Chromium gets for an https endpoint
         self._playwright: Any = None
         self._browser: Any = None
         self.version = ""
@@ -139,7 +139,7 @@ class Browser:
         parts = urlsplit(self.endpoint)
         if parts.scheme != "https" or self.tls is None or not (self.tls.ca_cert or self.tls.insecure):
             return []
-        from conformance.tls import server_spki_sha256
+        from conformance.wire.tls import server_spki_sha256
         spki = server_spki_sha256(parts.hostname or "", parts.port or 443, 10.0, self.tls)
         return [f"--ignore-certificate-errors-spki-list={spki}"]
 

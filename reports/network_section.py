@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reports.markup import esc
+from conformance.reports.markup import esc
 
 WIDTH, HEIGHT = 560, 180
 LEFT, RIGHT, TOP, BOTTOM = 52, 52, 12, 28

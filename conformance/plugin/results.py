@@ -127,12 +127,12 @@ class RunResults:
         return lines
 
     def _tls_lines(self) -> list[str]:
-        from conformance.tls import summary
+        from conformance.wire.tls import summary
         line = summary(self.tls)
         return [f"  {line}"] if line else []
 
     def _tls_verdict_note(self) -> str:
-        from conformance.tls import TLS_NOT_VERIFIED
+        from conformance.wire.tls import TLS_NOT_VERIFIED
         return f" ({TLS_NOT_VERIFIED})" if self.tls and not self.tls.get("verified", True) else ""
 
     def to_dict(self) -> dict[str, Any]:

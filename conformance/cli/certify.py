@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Iterator
 import pytest
 
 if TYPE_CHECKING:  # pragma: no cover
-    from conformance.tls import TLSOptions
+    from conformance.wire.tls import TLSOptions
 
 EMBEDDED_APP_ID = "shop_dev"
 EMBEDDED_ORIGIN = "https://shop.example"
@@ -116,7 +116,7 @@ def _choose_h2(args: argparse.Namespace, endpoint: str) -> None:
     if "h2" in profiles or not endpoint.startswith("https:"):
         return
     try:
-        from conformance.h2client import alpn_offers_h2
+        from conformance.wire.h2 import alpn_offers_h2
     except ImportError:  # the h2 extra is not installed: nothing to run over HTTP/2
         return
     if alpn_offers_h2(endpoint, tls=_tls_options(args)):
@@ -126,7 +126,7 @@ def _choose_h2(args: argparse.Namespace, endpoint: str) -> None:
 
 def _tls_options(args: argparse.Namespace) -> "TLSOptions":
     """The run's TLS options from certify's arguments (each absent one at its default)."""
-    from conformance.tls import TLSOptions
+    from conformance.wire.tls import TLSOptions
     return TLSOptions(ca_cert=getattr(args, "ca_cert", None), client_cert=getattr(args, "client_cert", None),
                       client_key=getattr(args, "client_key", None), insecure=bool(getattr(args, "insecure", False)),
                       proxy=getattr(args, "proxy", None))
@@ -142,7 +142,7 @@ def _target(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
                              "the network profile runs only when --profile network asks for it")
         yield args.endpoint, args.app_id
         return
-    from conformance.collector.cli import parse_auth_cookie
+    from conformance.collector.serve import parse_auth_cookie
     # The embedded collector is ours to set up: switch on the auth, web and network profiles
     # too (short attacks: the reference has no timeouts to measure, only starvation to show).
     extra = set() if getattr(args, "no_network", False) else {"network"}
@@ -165,10 +165,10 @@ def _target(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
         port = _free_port()
         # The suite starts this command itself (it owns the process: the durability
         # profile kills and restarts it) and reads its database back as the sink.
-        # The collector's own module, not `conformance.cli serve`: the main CLI's parser
+        # The collector's own module, not `conformance.cli.main serve`: the main CLI's parser
         # imports Hypothesis and the load options, which doubled every (re)start.
         args.collector_command = args.collector_command or shlex.join([
-            sys.executable, "-m", "conformance.collector.cli", "--host", "127.0.0.1", "--port", str(port),
+            sys.executable, "-m", "conformance.collector.serve", "--host", "127.0.0.1", "--port", str(port),
             "--app-id", app_id, "--auth-cookie", args.auth_cookie, "--allow-origin", args.origin, "--db", db_path])
         args.sink = args.sink or reference_sink(db_path)
         print(f"the embedded reference collector will listen on 127.0.0.1:{port}", file=sys.stderr)
