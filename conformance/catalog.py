@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
-from typing import Iterable
+from typing import Any, Iterable
 
 MUST = "MUST"
 SHOULD = "SHOULD"
@@ -308,3 +308,11 @@ def digest(requirements: Iterable[Requirement] = REQUIREMENTS) -> str:
     """The sha256 of the catalog's content: the catalog's version, as a bundle records it."""
     data = json.dumps([r.to_dict() for r in requirements], sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(data.encode("utf-8")).hexdigest()
+
+
+def requirement_ids(item: Any) -> list[str]:
+    """The IDs a case names with ``@pytest.mark.requirement(...)`` (a pytest item), in order."""
+    ids: list[str] = []
+    for marker in item.iter_markers("requirement"):
+        ids += [i for i in marker.args if i not in ids]
+    return ids

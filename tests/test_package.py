@@ -84,7 +84,7 @@ def test_the_wheel_carries_the_data_files_and_no_self_tests(wheel: Path) -> None
     missing = [f for f in WHEEL_DATA if f not in names]
     assert not missing, f"not in the wheel: {missing}"
     assert not [n for n in names if n.startswith("tests/")]
-    assert "conformance/cases/conftest.py" in names  # the cases' fixtures ship with them
+    assert "conformance/plugin/fixtures.py" in names  # the cases' fixtures ship with the plugin
 
 
 def test_the_wheel_installs_one_top_level_name(wheel: Path) -> None:

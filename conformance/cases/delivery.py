@@ -26,7 +26,6 @@ from conformance.engines.readback import (
     read_until, refused_problems,
 )
 from conformance.failures import CorruptEvents, CouldNotJudge, LostEvents, RejectedValidData, StoredRefusedEvents
-from conformance.plugin import RUN_KEY
 from conformance.target import Target
 from conformance.strategies import encode_base64_gzip, event_at_limits
 from conformance.strategies.rules import OPTIONAL_INT_FIELDS, OPTIONAL_STRING_FIELDS
@@ -250,14 +249,14 @@ def delivery_notes() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def account(target: Target, pytestconfig: pytest.Config, delivery_notes: dict[str, Any]) -> dict[str, Any]:
+def account(target: Target, results_section: Any, delivery_notes: dict[str, Any]) -> dict[str, Any]:
     """One read-back for every event the run sent, judged once; also the report's Delivery section."""
     ledger = target.ledger
     found = read_back(target, ledger.acked_ids())
     problems = acked_problems(ledger, found) + refused_problems(ledger, found)
     dups = duplicates(ledger, found)
     summary = delivery_summary(target, found, problems, dups, delivery_notes.get("lag", []))
-    pytestconfig.stash[RUN_KEY].delivery = summary
+    results_section("delivery", summary)
     return {"found": found, "problems": problems, "duplicates": dups, "summary": summary}
 
 

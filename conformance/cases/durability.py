@@ -27,9 +27,9 @@ import pytest
 from conformance.cases.delivery import judge_sent
 from conformance.wire.http1 import Client
 from conformance.failures import ConformanceFailure, CouldNotJudge
-from conformance.plugin import PROCESS_KEY, RUN_KEY
 from conformance.engines.process import CollectorCommandError, CollectorProcess
 from conformance.target import Target
+from conformance.wire.http1 import redact
 
 CLIENTS = 4
 EVENTS_PER_BATCH = 2
@@ -151,18 +151,13 @@ def kill_and_restart(traffic: Traffic, process: CollectorProcess, sig: signal.Si
 
 
 @pytest.fixture(scope="session")
-def collector_process(pytestconfig: pytest.Config) -> CollectorProcess:
-    return pytestconfig.stash[PROCESS_KEY]
-
-
-@pytest.fixture(scope="session")
-def durability_notes(pytestconfig: pytest.Config, target: Target) -> dict[str, Any]:
+def durability_notes(results_section: Any, target: Target) -> dict[str, Any]:
     """The Durability section of results.json, filled in by the cases."""
     s = target.settings
-    notes = {"collector_command": pytestconfig.stash[RUN_KEY].options.get("collector_command"),
+    command = redact(s.collector_command, s.secrets) if s.collector_command else None
+    notes = {"collector_command": command,
              "seed": s.durability_seed, "kills_per_signal": s.durability_kills, "clients": CLIENTS, "runs": []}
-    pytestconfig.stash[RUN_KEY].durability = notes
-    return notes
+    return results_section("durability", notes)
 
 
 def survive(target: Target, process: CollectorProcess, notes: dict[str, Any], sig: signal.Signals,

@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING, Iterator
 import pytest
 
 from conformance import catalog
+from conformance.catalog import requirement_ids
 from conformance.cases.auth import expect_auth_refused
 from conformance.checks import describe, expect_app_refused, expect_too_large
 from conformance.wire.http1 import Exchange
 from conformance.failures import ConformanceFailure, CouldNotJudge, RejectedValidData, TooSlow
-from conformance.plugin import requirement_ids
 from conformance.target import Target
 from conformance.strategies import batch_of_size, encode_base64_gzip, event_at_limits, hash_code
 

@@ -24,7 +24,6 @@ from conformance.checks import describe
 from conformance.engines.readback import memo_for, read_until
 from conformance.failures import ConformanceFailure, CouldNotJudge
 from conformance.engines.ledger import canonical
-from conformance.plugin import RUN_KEY
 from conformance.engines.sinks import SinkError
 from conformance.target import Target
 
@@ -53,14 +52,13 @@ class PartialUpload(ConformanceFailure):
 
 
 @pytest.fixture(scope="session")
-def network_notes(pytestconfig: pytest.Config, target: Target) -> dict[str, Any]:
+def network_notes(results_section: Any, target: Target) -> dict[str, Any]:
     """The Network section of results.json, filled in by the cases."""
     s = target.settings
     notes = {"seconds": s.network_seconds, "sockets": s.network_sockets,
              "sockets_allowed": network.allowed_sockets(s.network_sockets),
              "request_timeout_s": s.timeout, "recovery_grace_s": network.RECOVERY_GRACE, "attacks": []}
-    pytestconfig.stash[RUN_KEY].network = notes
-    return notes
+    return results_section("network", notes)
 
 
 def plan_for(target: Target) -> network.Plan:
