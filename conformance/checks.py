@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from conformance.wire.http1 import Exchange
+from conformance.wire.exchange import Exchange
 from conformance.failures import (
     AcceptedUnknownApp,
     ConformanceFailure,

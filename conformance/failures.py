@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
-    from conformance.wire.http1 import Exchange
+    from conformance.wire.exchange import Exchange
 
 # Outcome classes, after Autobahn: beyond pass/fail.
 PASS, FAIL, WARN, INFO, ERROR, SKIP = "PASS", "FAIL", "WARN", "INFO", "ERROR", "SKIP"

@@ -17,7 +17,8 @@ from urllib.parse import quote
 
 from conformance import catalog
 from conformance.checks import describe, expect_accepted, expect_empty_success_body
-from conformance.wire.http1 import Client, Exchange
+from conformance.wire.exchange import Exchange
+from conformance.wire.http1 import Client
 from conformance.failures import CollectorDied, ConformanceFailure, CouldNotJudge, TooSlow
 from conformance.engines.ledger import Ledger, events_of
 from conformance.strategies import tag_uuid

@@ -143,7 +143,7 @@ def _bundle_files(directory: Path) -> list[str]:
 def refuse_secrets(directory: Path, contents: dict[str, bytes], secrets: Sequence[str]) -> None:
     """The producer redacts; this is the last line of defence before files are written.
     The error names the files, never the secret."""
-    forms = _secret_forms(secrets)
+    forms = written_forms(secrets)
     leaking = sorted(name for name, data in contents.items()
                      if any(form in data.decode("utf-8", errors="replace") for form in forms))
     if leaking:
@@ -151,7 +151,7 @@ def refuse_secrets(directory: Path, contents: dict[str, bytes], secrets: Sequenc
                          + ", ".join(leaking))
 
 
-def _secret_forms(secrets: Sequence[str]) -> set[str]:
+def written_forms(secrets: Sequence[str]) -> set[str]:
     """A secret as it would appear raw, HTML-escaped, JSON-escaped or percent-encoded."""
     forms: set[str] = set()
     for secret in secrets:

@@ -50,8 +50,8 @@ def append_summary(path: Path, results: dict[str, Any], secrets: Sequence[str] =
     """Append the summary to ``path`` (GitHub's step summary file is appended to, as
     several steps may write it). ValueError, and nothing written, when a secret shows."""
     text = render_summary(results)
-    from conformance.reports.bundle import _secret_forms  # one definition of a secret's written forms
-    if any(form in text for form in _secret_forms(secrets)):
+    from conformance.reports.bundle import written_forms  # one definition of how a secret may show in a file
+    if any(form in text for form in written_forms(secrets)):
         raise ValueError(f"refusing to write the job summary {path}: a secret appears in it")
     with Path(path).open("a", encoding="utf-8") as stream:
         stream.write(("\n" if stream.tell() else "") + text)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from conformance.checks import expect_no_server_error
-from conformance.wire.http1 import Exchange
+from conformance.wire.exchange import Exchange
 from conformance.failures import ServerError
 
 

@@ -14,7 +14,8 @@ from typing import Callable
 import pytest
 
 from conformance.checks import expect_empty_success_body
-from conformance.wire.http1 import OUTCOMES, Client, Exchange, probe
+from conformance.wire.exchange import OUTCOMES, Exchange
+from conformance.wire.http1 import Client, probe
 
 HandlerFn = Callable[[socket.socket, "RawServer"], None]
 SERVER_IO_TIMEOUT = 5.0  # no server thread ever blocks longer than this

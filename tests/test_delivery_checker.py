@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.wire.http1 import Exchange
+from conformance.wire.exchange import Exchange
 from conformance.engines.readback import acked_problems, duplicates, json_diff, read_until, refused_problems, same_scalar
 from conformance.engines.ledger import Ledger, event_ids_in
 from conformance.engines.sinks import open_sink

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from conformance import catalog
-from conformance.wire.http1 import Exchange
+from conformance.wire.exchange import Exchange
 from conformance.plugin.results import RunResults
 from conformance.target import Settings
 from conformance.reports.bundle import clear_bundle_dir, verify_bundle, write_bundle

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from conformance.checks import describe
-from conformance.wire.http1 import Exchange
+from conformance.wire.exchange import Exchange
 from conformance.failures import IgnoredAuth, WrongAuthStatus
 from conformance.target import Target
 

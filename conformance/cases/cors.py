@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from conformance.checks import describe
-from conformance.wire.http1 import Exchange
+from conformance.wire.exchange import Exchange
 from conformance.failures import BadCors
 from conformance.target import Target
 

@@ -20,7 +20,8 @@ from typing import Any, Callable
 import pytest
 
 from conformance.checks import describe
-from conformance.wire.http1 import Client, Exchange
+from conformance.wire.exchange import Exchange
+from conformance.wire.http1 import Client
 from conformance.engines.readback import (
     Problem, ReadBack, SinkError, acked_problems, describe_shape, duplicates, lag_ms, lag_summary, memo_for,
     read_until, refused_problems,

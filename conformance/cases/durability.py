@@ -29,7 +29,7 @@ from conformance.wire.http1 import Client
 from conformance.failures import ConformanceFailure, CouldNotJudge
 from conformance.engines.process import CollectorCommandError, CollectorProcess
 from conformance.target import Target
-from conformance.wire.http1 import redact
+from conformance.wire.exchange import redact
 
 CLIENTS = 4
 EVENTS_PER_BATCH = 2

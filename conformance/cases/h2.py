@@ -27,7 +27,7 @@ from conformance import catalog
 from conformance.catalog import requirement_ids
 from conformance.cases.auth import expect_auth_refused
 from conformance.checks import describe, expect_app_refused, expect_too_large
-from conformance.wire.http1 import Exchange
+from conformance.wire.exchange import Exchange
 from conformance.failures import ConformanceFailure, CouldNotJudge, RejectedValidData, TooSlow
 from conformance.target import Target
 from conformance.strategies import batch_of_size, encode_base64_gzip, event_at_limits, hash_code

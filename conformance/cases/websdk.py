@@ -22,6 +22,7 @@ from conformance.cases.delivery import judge_sent
 from conformance.failures import CouldNotJudge, SdkSendsFailed
 from conformance.engines.ledger import event_ids_in
 from conformance.target import Target
+from conformance.wire.exchange import EvidenceBuilder
 from conformance.engines.websdk import PACKAGE
 from conformance.engines.websdk.driver import Browser, Scenario, ScenarioRun, Step, as_exchange, origin_of
 
@@ -73,9 +74,9 @@ def run_scenario(target: Target, browser: Browser, scenario: Scenario, requireme
         run = browser.run(scenario, origin)
     except Exception as exc:
         raise CouldNotJudge(f"the browser could not run scenario {scenario.name}: {exc}") from None
-    exchanges = []
+    exchanges, evidence = [], EvidenceBuilder(s.secrets)
     for send in run.sends:
-        ex = as_exchange(send, f"{target.record.name} [{scenario.name}]")
+        ex = as_exchange(send, f"{target.record.name} [{scenario.name}]", evidence)
         target.record.add(ex)
         exchanges.append(ex)
         if send.body is not None:

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from conformance.wire.http1 import REDACTED, Client
+from conformance.wire.exchange import REDACTED
+from conformance.wire.http1 import Client
 from conformance.wire.har import request_body
 
 HAR_NAME = "exchanges.har"

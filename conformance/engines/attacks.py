@@ -24,7 +24,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from conformance.wire.http1 import Client, Exchange, RawConnection, request_head
+from conformance.wire.exchange import Exchange
+from conformance.wire.http1 import Client
+from conformance.wire.raw import RawConnection, request_head
 
 DEFAULT_SOCKETS = 512
 DEFAULT_SECONDS = 15.0

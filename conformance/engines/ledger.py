@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 from urllib.parse import parse_qsl
 
-from conformance.wire.http1 import Exchange
+from conformance.wire.exchange import Exchange
 from conformance.strategies import BodyDecodeError, decode_body
 
 # A compressed valid body decodes to at most 16 MiB (CS-GZIP-200); bombs stop here.

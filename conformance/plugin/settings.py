@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from conformance.target import Settings
-from conformance.wire.http1 import redact
+from conformance.wire.exchange import redact
 
 
 def settings_from_options(config: pytest.Config) -> Settings:

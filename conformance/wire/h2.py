@@ -3,11 +3,11 @@
 Built on the sans-IO ``h2`` library, so every frame stays under the case's control:
 the pseudo-headers and headers go out exactly as given (names lower-cased, as HTTP/2
 requires; no header is split, merged or added except ``:authority``, ``content-length``
-and ``x-conformance-case``, as ``conformance/wire/http1.py`` adds Host and Content-Length),
+and ``x-conformance-case``, as the HTTP/1.1 client adds Host and Content-Length),
 DATA frames follow the server's flow-control windows, and several requests can share
 one connection as concurrent streams.
 
-Each request returns the same :class:`~conformance.wire.http1.Exchange` evidence as the
+Each request returns the same :class:`~conformance.wire.exchange.Exchange` evidence as the
 HTTP/1.1 client (``protocol`` says ``HTTP/2``; its curl line carries ``--http2``) with
 the same outcomes: ``answered`` (a final response's HEADERS arrived, also when the
 server answered before the body ended and then reset the stream with NO_ERROR, which
@@ -23,7 +23,6 @@ ALPN and then did not speak it (a fault).
 """
 from __future__ import annotations
 
-import hashlib
 import select
 import socket
 import ssl
@@ -38,10 +37,10 @@ import h2.events
 import h2.exceptions
 import h2.settings
 
-from conformance.wire.http1 import (
-    BODY_EXCERPT_CHARS, BODY_METHODS, RESPONSE_BODY_CAP, RESPONSE_EXCERPT_CHARS, Client, Exchange,
-    _describe, _excerpt, _parse_endpoint, _redact, _redact_header, _secret_forms,
+from conformance.wire.exchange import (
+    BODY_METHODS, RESPONSE_BODY_CAP, EvidenceBuilder, Exchange, describe_error, parse_endpoint,
 )
+from conformance.wire.http1 import Client
 from conformance.wire.tls import client_context, open_socket
 
 __all__ = ["ALPN_OFFER", "H2Client", "H2Facts", "H2NotOffered", "H2NotSpoken", "H2Request",
@@ -194,7 +193,7 @@ class _Link:
             except TimeoutError:
                 continue
             except OSError as exc:
-                raise self._not_h2(f"the connection broke before the server's SETTINGS: {_describe(exc)}") from None
+                raise self._not_h2(f"the connection broke before the server's SETTINGS: {describe_error(exc)}") from None
             if not data:
                 raise self._not_h2("the server closed the connection before its SETTINGS"
                                    + (f" after sending {_show(bytes(first))}" if first else ""))
@@ -203,7 +202,7 @@ class _Link:
                 events = self.h2.receive_data(data)
             except h2.exceptions.ProtocolError as exc:
                 raise self._not_h2(f"the server answered the HTTP/2 preface with {_show(bytes(first))}, "
-                                   f"not HTTP/2 frames ({_describe(exc)})") from None
+                                   f"not HTTP/2 frames ({describe_error(exc)})") from None
             self._handle(events)
         self._write_pending(deadline)
 
@@ -237,7 +236,7 @@ class _Link:
             # The server may have answered and closed: read what it sent before judging.
             self.write_broken = True
             self.outbuf.clear()
-            self.error = self.error or f"sending failed: {_describe(exc)}"
+            self.error = self.error or f"sending failed: {describe_error(exc)}"
 
     def _read_some(self, timeout: float) -> bool:
         """Read once (waiting at most ``timeout``) and handle the frames; False on EOF or error."""
@@ -247,7 +246,7 @@ class _Link:
         except (TimeoutError, ssl.SSLWantReadError):
             return True
         except OSError as exc:
-            self.error = self.error or f"connection broke: {_describe(exc)}"
+            self.error = self.error or f"connection broke: {describe_error(exc)}"
             self.close()
             return False
         if not data:
@@ -257,7 +256,7 @@ class _Link:
         try:
             events = self.h2.receive_data(data)
         except h2.exceptions.ProtocolError as exc:
-            self.error = f"HTTP/2 protocol error from the server: {_describe(exc)}"
+            self.error = f"HTTP/2 protocol error from the server: {describe_error(exc)}"
             self.close()
             return False
         self._handle(events)
@@ -351,7 +350,7 @@ class _Link:
             try:
                 readable, writable = self._readable(bool(self.outbuf) and not self.write_broken, left)
             except (OSError, ValueError) as exc:
-                self.error = f"connection broke: {_describe(exc)}"
+                self.error = f"connection broke: {describe_error(exc)}"
                 self.close()
                 continue
             if writable:
@@ -467,11 +466,11 @@ class H2Client:
                  tls: Any = None) -> None:
         if timeout <= 0:
             raise ValueError(f"timeout must be positive, got {timeout!r}")
-        self.scheme, self.host, self.port, self.netloc, self.endpoint_path = _parse_endpoint(endpoint)
+        self.scheme, self.host, self.port, self.netloc, self.endpoint_path = parse_endpoint(endpoint)
         self.endpoint = endpoint
         self.timeout = timeout
         self.tls = tls
-        self._secrets = _secret_forms(secrets)
+        self.evidence = EvidenceBuilder(secrets)
         self._link: _Link | None = None
         self.facts: H2Facts | None = None  # of the latest connection
 
@@ -624,48 +623,28 @@ class H2Client:
 
     # ---------------------------------------------------------------- evidence
     def _evidence(self, stream: _Stream, started_at: float) -> Exchange:
-        secrets = self._secrets
         request = stream.request
-        body = request.body
-        ex = Exchange(
-            case=_redact(request.case, secrets),
-            method=request.method,
-            url=_redact(f"{self.scheme}://{self.netloc}{stream.target}", secrets),
-            request_headers=[_redact_header(n, v, secrets) for n, v in stream.headers],
-            body_size=len(body),
-            body_sha256=hashlib.sha256(body).hexdigest(),
-            body_excerpt=_excerpt(body, BODY_EXCERPT_CHARS, secrets),
-            outcome=stream.outcome or "reset",
-            detail=_redact(stream.detail, secrets),
-            early_answer=stream.early,
-            started_at=started_at,
-            retried=stream.retried,
-            protocol=PROTOCOL,
-            _body=body,
-            _auto_headers=stream.auto,
-            _secrets=secrets,
-        )
+        ex = self.evidence.request(
+            case=request.case, method=request.method, url=f"{self.scheme}://{self.netloc}{stream.target}",
+            headers=stream.headers, body=request.body, auto_headers=stream.auto,
+            outcome=stream.outcome or "reset", detail=stream.detail, early_answer=stream.early,
+            started_at=started_at, retried=stream.retried, protocol=PROTOCOL)
         if stream.status is not None:
-            data = bytes(stream.data)
-            ex.status = stream.status
-            ex.response_headers = [(n, _redact(v, secrets)) for n, v in stream.response_headers]
-            ex.response_body = data
-            ex.response_body_size = len(data)
-            ex.response_truncated = stream.truncated
-            ex.response_body_excerpt = _excerpt(data, RESPONSE_EXCERPT_CHARS, secrets)
+            self.evidence.response(ex, status=stream.status, headers=stream.response_headers,
+                                   body=bytes(stream.data), truncated=stream.truncated)
         return ex
 
 
 def alpn_selected(endpoint: str, offer: Sequence[str], timeout: float = 5.0, tls: Any = None) -> str:
     """What an https endpoint's TLS selects from ``offer``: a protocol name, "no protocol"
     (ALPN ignored), or "handshake failed: ..." (e.g. a server that refuses the offer)."""
-    scheme, host, port, _, _ = _parse_endpoint(endpoint)
+    scheme, host, port, _, _ = parse_endpoint(endpoint)
     if scheme != "https":
         raise ValueError(f"ALPN needs an https endpoint, got {endpoint!r}")
     try:
         sock = open_socket(host, port, timeout, tls, client_context(tls, alpn=offer))
     except OSError as exc:
-        return f"handshake failed: {_describe(exc)}"
+        return f"handshake failed: {describe_error(exc)}"
     with sock:
         chosen = sock.selected_alpn_protocol() if isinstance(sock, ssl.SSLSocket) else None
     return chosen or "no protocol"

@@ -15,7 +15,7 @@ import json
 from typing import Any, Sequence
 from urllib.parse import parse_qsl, urlsplit
 
-from conformance.wire.http1 import Exchange, _secret_forms
+from conformance.wire.exchange import Exchange, secret_forms
 
 DEFAULT_BODY_CAP = 256 * 1024
 HTTP_VERSION = "HTTP/1.1"
@@ -26,7 +26,7 @@ class HarLog:
 
     def __init__(self, body_cap: int = DEFAULT_BODY_CAP, secrets: Sequence[str] = ()) -> None:
         self.body_cap = body_cap
-        self.secret_forms = tuple(f.encode("utf-8") for f in _secret_forms(secrets))
+        self.secret_forms = tuple(f.encode("utf-8") for f in secret_forms(secrets))
         self.entries: list[dict[str, Any]] = []
 
     def add(self, exchange: Exchange) -> None:

@@ -1,9 +1,9 @@
-"""The evidence client: every conformance case talks to the collector through here.
+"""The HTTP/1.1 evidence client, and the probe that checks an endpoint answers at all.
 
 Built on ``http.client`` so the request line and headers are exactly what a case
 asks for (no re-quoting, no default headers), while response parsing stays the
-standard library's. Each call returns an :class:`Exchange` that records what was
-sent and what came back, with secrets redacted, so a verdict can cite it.
+standard library's. Each call returns an :class:`~conformance.wire.exchange.Exchange`
+(made by the one evidence builder) that a verdict can cite.
 
 Transport outcomes are kept apart because conformance verdicts depend on them:
 ``answered`` (a status line and headers were read), ``timeout`` (the per-exchange
@@ -13,229 +13,30 @@ deadline passed), ``refused`` (nobody listening, or the host is unreachable) and
 from __future__ import annotations
 
 import base64
-import hashlib
 import http.client
 import io
 import json
 import os
 import re
 import select
-import shlex
 import socket
 import ssl
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from typing import Any, Sequence
-from urllib.parse import quote, urlsplit
 
+from conformance.wire.exchange import (
+    BODY_METHODS, RESPONSE_BODY_CAP, EvidenceBuilder, Exchange, describe_error, parse_endpoint,
+)
 from conformance.wire.tls import TLSOptions, client_context, explain, open_socket, session_facts
 
-__all__ = ["OUTCOMES", "Client", "Exchange", "probe", "probe_target"]
-
-OUTCOMES = ("answered", "timeout", "refused", "reset")
-REDACTED = "<redacted>"
+__all__ = ["Client", "REQUEST_LOG_ENV", "probe", "probe_target"]
 
 UPLOAD_CHUNK = 64 * 1024
-RESPONSE_BODY_CAP = 64 * 1024
-BODY_EXCERPT_CHARS = 200
-RESPONSE_EXCERPT_CHARS = 500
-INLINE_CURL_BODY_LIMIT = 2048
-# Methods whose requests carry a body by definition, so Content-Length: 0 is sent.
-BODY_METHODS = ("POST", "PUT", "PATCH")
 _INTERIM_STATUS = re.compile(rb"HTTP/1\.[01] 1\d\d ")
 # Off unless set: a file that gets one JSON line per request sent, so that
 # benchmarks/floor.py can replay the suite's exact bytes and time the bare traffic.
-RECORD_ENV = "CONFORMANCE_RECORD_REQUESTS"
-
-
-# --------------------------------------------------------------------------- evidence
-
-
-@dataclass(repr=False)
-class Exchange:
-    """One request/response exchange, as evidence."""
-
-    case: str
-    method: str
-    url: str
-    request_headers: list[tuple[str, str]]
-    body_size: int
-    body_sha256: str
-    body_excerpt: str
-    outcome: str = "answered"
-    detail: str = ""
-    status: int | None = None
-    reason: str = ""
-    response_headers: list[tuple[str, str]] = field(default_factory=list)
-    response_body: bytes = b""
-    response_body_excerpt: str = ""
-    response_body_size: int = 0
-    response_truncated: bool = False
-    elapsed: float = 0.0
-    started_at: float = 0.0
-    early_answer: bool = False
-    retried: bool = False  # sent again on a fresh connection: the reused one closed without a byte
-    protocol: str = "HTTP/1.1"  # or "HTTP/2" (conformance/wire/h2.py)
-    # Kept only to rebuild the request as curl; never serialised.
-    _body: bytes = field(default=b"", compare=False)
-    _auto_headers: tuple[str, ...] = field(default=(), compare=False)
-    _secrets: tuple[str, ...] = field(default=(), compare=False)
-
-    @property
-    def answered(self) -> bool:
-        return self.outcome == "answered"
-
-    @property
-    def auto_headers(self) -> tuple[str, ...]:
-        """Names (lower case) of the headers the client added itself: Host, Content-Length."""
-        return self._auto_headers
-
-    @property
-    def sent_body(self) -> bytes:
-        """The body exactly as sent (unredacted: for evidence files that redact it themselves)."""
-        return self._body
-
-    def header(self, name: str) -> str | None:
-        """First response header called ``name`` (case-insensitive), else None."""
-        wanted = name.lower()
-        for key, value in self.response_headers:
-            if key.lower() == wanted:
-                return value
-        return None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able record: no raw bytes, no private fields, secrets redacted."""
-        record: dict[str, Any] = {}
-        for item in fields(self):
-            if item.name.startswith("_") or item.name == "response_body":
-                continue
-            value = getattr(self, item.name)
-            if item.name in ("request_headers", "response_headers"):
-                value = [[name, val] for name, val in value]
-            record[item.name] = value
-        return record
-
-    def curl(self) -> str:
-        """A curl command that sends the same request (secrets redacted)."""
-        return _curl_command(self)
-
-    def __repr__(self) -> str:
-        status = f"{self.status} {self.reason}".strip() if self.status is not None else "-"
-        return (
-            f"Exchange(case={self.case!r}, {self.method} {self.url} -> {self.outcome}"
-            f" status={status} body={self.body_size}B response={self.response_body_size}B"
-            f"{' truncated' if self.response_truncated else ''}"
-            f"{' early' if self.early_answer else ''}"
-            f" elapsed={self.elapsed:.3f}s detail={self.detail!r})"
-        )
-
-    __str__ = __repr__
-
-
-# --------------------------------------------------------------------------- redaction
-
-
-def redact(text: str, secrets: Sequence[str]) -> str:
-    """``text`` with every secret, and its percent-encoded form, replaced."""
-    return _redact(text, _secret_forms(secrets))
-
-
-def _redact(text: str, secrets: Sequence[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, REDACTED)
-    return text
-
-
-def _secret_forms(secrets: Sequence[str]) -> tuple[str, ...]:
-    """The secrets plus their percent-encoded forms, longest first so that a
-    secret containing another one is replaced whole."""
-    forms = {s for s in secrets if s} | {quote(s, safe="") for s in secrets if s}
-    return tuple(sorted(forms, key=len, reverse=True))
-
-
-def _redact_cookie(value: str) -> str:
-    parts = []
-    for item in value.split(";"):
-        name, sep, _ = item.partition("=")
-        parts.append(f"{name}={REDACTED}" if sep else item)
-    return ";".join(parts)
-
-
-def _redact_header(name: str, value: str, secrets: Sequence[str]) -> tuple[str, str]:
-    if name.lower() == "cookie":
-        value = _redact_cookie(value)
-    return name, _redact(value, secrets)
-
-
-def _excerpt(data: bytes, limit: int, secrets: Sequence[str]) -> str:
-    """The first ``limit`` characters, decoded leniently. Redaction runs on a
-    wider window so that a secret cut by the limit is still replaced whole."""
-    slack = max((len(s) for s in secrets), default=0)
-    # Four bytes per character covers the worst case of UTF-8.
-    text = data[: 4 * (limit + slack)].decode("utf-8", errors="backslashreplace")
-    return _redact(text, secrets)[:limit]
-
-
-# --------------------------------------------------------------------------- curl
-
-
-def _is_inline_text(body: bytes) -> bool:
-    if len(body) > INLINE_CURL_BODY_LIMIT:
-        return False
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return all(ch.isprintable() or ch in "\r\n\t" for ch in text)
-
-
-def _body_file_name(case: str) -> str:
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", case).strip("._")
-    return f"{safe}.body" if safe else "body.bin"
-
-
-def _curl_header_arg(name: str, value: str) -> str:
-    # curl drops a header given as "Name:"; "Name;" sends it with an empty value.
-    return shlex.quote(f"{name}: {value}" if value else f"{name};")
-
-
-def _curl_protocol(ex: Exchange) -> list[str]:
-    """HTTP/2 as it was spoken: by ALPN over TLS, with prior knowledge (h2c) on a plain port."""
-    if ex.protocol != "HTTP/2":
-        return []
-    return ["--http2"] if ex.url.startswith("https:") else ["--http2-prior-knowledge"]
-
-
-def _curl_command(ex: Exchange) -> str:
-    given = {name.lower() for name, _ in ex.request_headers}
-    words = ["curl", "-sS", "-i", "--path-as-is", "-g", *_curl_protocol(ex)]
-    words += ["-I"] if ex.method == "HEAD" else ["-X", shlex.quote(ex.method)]
-    words.append(shlex.quote(ex.url))
-    for name, value in ex.request_headers:
-        if name.lower() in ex._auto_headers:
-            continue  # curl computes Host and Content-Length itself, identically
-        words += ["-H", _curl_header_arg(name, value)]
-    sends_body = ex.body_size > 0 or ex.method in BODY_METHODS
-    # Headers curl would add on its own; the original request had none of them.
-    suppressed = ["User-Agent", "Accept"]
-    if sends_body:
-        suppressed.append("Content-Type")
-    if ex.body_size > 1024:
-        suppressed.append("Expect")
-    words += [f"-H {shlex.quote(name + ':')}" for name in suppressed if name.lower() not in given]
-    note = ""
-    if sends_body:
-        if _is_inline_text(ex._body):
-            inline = _redact(ex._body.decode("utf-8"), ex._secrets)
-            words += ["--data-binary", shlex.quote(inline)]
-        else:
-            file_name = _body_file_name(ex.case)
-            words += ["--data-binary", shlex.quote("@" + file_name)]
-            note = (
-                f"  # body file {file_name} not included"
-                f" ({ex.body_size} bytes, sha256 {ex.body_sha256})"
-            )
-    return " ".join(words) + note
+REQUEST_LOG_ENV = "CONFORMANCE_RECORD_REQUESTS"
 
 
 # --------------------------------------------------------------------------- transport
@@ -428,7 +229,7 @@ def _read_capped(response: http.client.HTTPResponse) -> tuple[bytes, bool, str]:
     except TimeoutError:
         return bytes(data), False, f"timed out reading the response body after {len(data)} bytes"
     except (OSError, http.client.HTTPException) as exc:
-        return bytes(data), False, f"response body incomplete after {len(data)} bytes: {_describe(exc)}"
+        return bytes(data), False, f"response body incomplete after {len(data)} bytes: {describe_error(exc)}"
     if len(data) > RESPONSE_BODY_CAP:
         return bytes(data[:RESPONSE_BODY_CAP]), True, ""
     if response.length:  # Content-Length promised more than arrived before EOF
@@ -442,32 +243,7 @@ def _is_tls_alert(exc: BaseException) -> bool:
             and "EOF" not in (exc.reason or ""))
 
 
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _parse_endpoint(endpoint: str) -> tuple[str, str, int, str, str]:
-    """(scheme, host, port, netloc, path) or ValueError saying what is wrong."""
-    parts = urlsplit(endpoint)
-    if parts.scheme not in ("http", "https"):
-        raise ValueError(
-            f"endpoint {endpoint!r}: unsupported or missing scheme {parts.scheme!r} "
-            "(expected http:// or https://)"
-        )
-    if not parts.hostname:
-        raise ValueError(f"endpoint {endpoint!r}: no host (expected e.g. http://127.0.0.1:8080/collect)")
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError as exc:
-        raise ValueError(f"endpoint {endpoint!r}: invalid port ({exc})") from None
-    if parts.query or parts.fragment:
-        raise ValueError(f"endpoint {endpoint!r}: must not carry a query or fragment; cases add their own")
-    netloc = parts.netloc.rpartition("@")[2]
-    return parts.scheme, parts.hostname, port, netloc, parts.path or "/"
-
-
-def _record_request(path: str, request: _Request) -> None:
+def _log_request(path: str, request: _Request) -> None:
     line = json.dumps({"method": request.method, "target": request.target, "headers": request.headers,
                        "body": base64.b64encode(request.body).decode("ascii")})
     with open(path, "a", encoding="utf-8") as out:
@@ -484,11 +260,11 @@ class Client:
                  tls: TLSOptions | None = None) -> None:
         if timeout <= 0:
             raise ValueError(f"timeout must be positive, got {timeout!r}")
-        self.scheme, self.host, self.port, self.netloc, self.endpoint_path = _parse_endpoint(endpoint)
+        self.scheme, self.host, self.port, self.netloc, self.endpoint_path = parse_endpoint(endpoint)
         self.endpoint = endpoint
         self.timeout = timeout
         self.tls = tls or TLSOptions()
-        self._secrets = _secret_forms(secrets)
+        self.evidence = EvidenceBuilder(secrets)
         self._conn: http.client.HTTPConnection | None = None
         self._context: ssl.SSLContext | None = None
         self.tls_facts: dict[str, Any] | None = None  # what the first TLS connection negotiated
@@ -527,9 +303,9 @@ class Client:
         start = time.monotonic()
         deadline = start + (self.timeout if timeout is None else timeout)
         attempt = self._attempt(request, deadline)
-        record_to = os.environ.get(RECORD_ENV)
+        record_to = os.environ.get(REQUEST_LOG_ENV)
         if record_to:  # after the attempt: a request http.client refused never went out
-            _record_request(record_to, request)
+            _log_request(record_to, request)
         retried = False
         if attempt.retryable:
             # A reused connection closed without a byte of answer: usually the server's
@@ -640,7 +416,7 @@ class Client:
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, ssl.SSLEOFError) as exc:
             send_error = exc  # the server may have answered already; read before judging
         except OSError as exc:
-            return _Attempt("reset", f"sending failed: {_describe(exc)}")
+            return _Attempt("reset", f"sending failed: {describe_error(exc)}")
         # Response parsing reads through the deadline-enforcing reader.
         conn.response_class = lambda s, *a, **kw: http.client.HTTPResponse(
             _DeadlineSocket(s, deadline, counter, prefix), *a, **kw
@@ -662,11 +438,11 @@ class Client:
         closed = (ConnectionError, ssl.SSLEOFError, ssl.SSLZeroReturnError)
         stale = isinstance(exc, closed) or isinstance(send_error, closed)
         if send_error is not None:
-            detail = f"sending failed: {_describe(send_error)}; no response: {_describe(exc)}"
+            detail = f"sending failed: {describe_error(send_error)}; no response: {describe_error(exc)}"
         elif isinstance(exc, (http.client.RemoteDisconnected, ConnectionError)):
-            detail = f"connection closed before any response: {_describe(exc)}"
+            detail = f"connection closed before any response: {describe_error(exc)}"
         else:
-            detail = f"invalid response: {_describe(exc)}"
+            detail = f"invalid response: {describe_error(exc)}"
         return _Attempt("reset", detail, retryable=stale)
 
     def _connect_failure(self, exc: OSError) -> tuple[str, str]:
@@ -679,48 +455,28 @@ class Client:
         if isinstance(exc, ConnectionRefusedError):
             return "refused", f"connection refused by {where}"
         if isinstance(exc, ConnectionError):
-            return "reset", f"connection to {where} reset while connecting: {_describe(exc)}"
+            return "reset", f"connection to {where} reset while connecting: {describe_error(exc)}"
         if isinstance(exc, socket.gaierror):
             return "refused", f"unreachable: cannot resolve {self.host}: {exc}"
-        return "refused", f"unreachable: cannot connect to {where}: {_describe(exc)}"
+        return "refused", f"unreachable: cannot connect to {where}: {describe_error(exc)}"
 
     # ---------------------------------------------------------------- evidence
 
     def _evidence(self, request: _Request, attempt: _Attempt, case: str, started_at: float) -> Exchange:
-        secrets = self._secrets
-        body = request.body
-        exchange = Exchange(
-            case=_redact(case, secrets),
-            method=request.method,
-            url=_redact(f"{self.scheme}://{self.netloc}{request.target}", secrets),
-            request_headers=[_redact_header(n, v, secrets) for n, v in request.headers],
-            body_size=len(body),
-            body_sha256=hashlib.sha256(body).hexdigest(),
-            body_excerpt=_excerpt(body, BODY_EXCERPT_CHARS, secrets),
-            outcome=attempt.outcome,
-            detail=_redact(attempt.detail, secrets),
-            early_answer=attempt.early_answer,
-            started_at=started_at,
-            _body=body,
-            _auto_headers=request.auto_headers,
-            _secrets=secrets,
-        )
+        exchange = self.evidence.request(
+            case=case, method=request.method, url=f"{self.scheme}://{self.netloc}{request.target}",
+            headers=request.headers, body=request.body, auto_headers=request.auto_headers,
+            outcome=attempt.outcome, detail=attempt.detail, early_answer=attempt.early_answer,
+            started_at=started_at)
         if attempt.response is not None:
             self._record_response(exchange, attempt.response, attempt.early_answer)
         return exchange
 
     def _record_response(self, exchange: Exchange, response: http.client.HTTPResponse, early: bool) -> None:
-        secrets = self._secrets
         data, truncated, error = _read_capped(response)
         response.close()
-        exchange.status = response.status
-        exchange.reason = _redact(response.reason or "", secrets)
-        exchange.response_headers = [(n, _redact(v, secrets)) for n, v in response.getheaders()]
-        exchange.response_body = data
-        exchange.response_body_size = len(data)
-        exchange.response_truncated = truncated
-        exchange.response_body_excerpt = _excerpt(data, RESPONSE_EXCERPT_CHARS, secrets)
-        exchange.detail = _redact(error, secrets)
+        self.evidence.response(exchange, status=response.status, reason=response.reason or "",
+                               headers=response.getheaders(), body=data, truncated=truncated, error=error)
         # An early answer leaves the request half-sent; a truncated or broken
         # body leaves unread bytes: either way the connection cannot carry on.
         if early or truncated or error or response.will_close:
@@ -780,110 +536,6 @@ def _probe_reason(client: Client, exchange: Exchange, timeout: float) -> str | N
     return exchange.detail or f"cannot reach {where}"
 
 
-# --------------------------------------------------------------------------- raw connections
-
-
-class RawConnection:
-    """One connection whose bytes the caller paces: the hostile-network profile drips
-    headers, stalls bodies and aborts uploads, which a whole-request ``send`` cannot.
-
-    Connected (and, for https, handshaken) with a timeout, then non-blocking: ``send_some``
-    writes what the kernel takes now, ``poll_closed`` says whether the server hung up.
-    Nothing here waits unbounded."""
-
-    def __init__(self, endpoint: str, timeout: float, context: ssl.SSLContext | None = None) -> None:
-        scheme, host, port, self.netloc, self.path = _parse_endpoint(endpoint)
-        self.opened_at = time.monotonic()
-        self.closed_at: float | None = None  # when the server closed it, as seen here
-        self.received = b""
-        sock = socket.create_connection((host, port), timeout=timeout)
-        try:
-            if scheme == "https":
-                sock = (context or ssl.create_default_context()).wrap_socket(sock, server_hostname=host)
-            sock.setblocking(False)
-        except BaseException:
-            sock.close()
-            raise
-        self.sock: socket.socket | None = sock
-
-    def fileno(self) -> int:
-        return self.sock.fileno() if self.sock is not None else -1
-
-    @property
-    def open(self) -> bool:
-        return self.sock is not None and self.closed_at is None
-
-    def send_some(self, data: bytes) -> int:
-        """Write what the socket takes without blocking; 0 when full or closed."""
-        if not self.open:
-            return 0
-        try:
-            return self.sock.send(data)
-        except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
-            return 0
-        except OSError:
-            self._peer_closed()
-            return 0
-
-    def poll_closed(self) -> bool:
-        """Read whatever arrived (kept, up to 64 KiB); True once the server has closed."""
-        if not self.open:
-            return self.closed_at is not None
-        try:
-            while True:
-                chunk = self.sock.recv(65536)
-                if not chunk:
-                    self._peer_closed()
-                    return True
-                if len(self.received) < RESPONSE_BODY_CAP:
-                    self.received += chunk[:RESPONSE_BODY_CAP - len(self.received)]
-        except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
-            return False
-        except OSError:
-            self._peer_closed()
-            return True
-
-    def status(self) -> int | None:
-        """The status of the first response received, if one has."""
-        match = re.match(rb"HTTP/1\.[01] (\d{3})", self.received)
-        return int(match.group(1)) if match else None
-
-    def response_complete(self) -> bool:
-        """Whether a whole response (headers and a Content-Length body) has arrived."""
-        head, sep, rest = self.received.partition(b"\r\n\r\n")
-        if not sep:
-            return False
-        length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
-        return len(rest) >= (int(length.group(1)) if length else 0)
-
-    def abort(self) -> None:
-        """Close with a reset (SO_LINGER 0): the upload ends mid-body, as a dropped phone's."""
-        if self.sock is not None:
-            try:
-                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-            except OSError:
-                pass
-        self.close()
-
-    def close(self) -> None:
-        if self.sock is not None:
-            try:
-                self.sock.close()
-            finally:
-                self.sock = None
-
-    def _peer_closed(self) -> None:
-        if self.closed_at is None:
-            self.closed_at = time.monotonic()
-
-
-def request_head(method: str, target: str, netloc: str, headers: Sequence[tuple[str, str]],
-                 content_length: int | None) -> bytes:
-    """The request line and headers as a RawConnection sends them (latin-1, CRLF)."""
-    lines = [f"{method} {target} HTTP/1.1", f"Host: {netloc}", *(f"{n}: {v}" for n, v in headers)]
-    if content_length is not None:
-        lines.append(f"Content-Length: {content_length}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 def _speaks_tls(host: str, port: int, timeout: float, tls: TLSOptions) -> bool:
     """Whether a TLS handshake (unverified: only the protocol matters here) succeeds."""
     context = client_context(TLSOptions(insecure=True, proxy=tls.proxy))

@@ -11,14 +11,13 @@ localStorage: a send it found failed leaves its events in the failed-event store
 """
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
-from conformance.wire.http1 import Exchange
+from conformance.wire.exchange import EvidenceBuilder, Exchange
 from conformance.engines.websdk import Installed
 
 PAGE_DIR = "/__clickstream_conformance__/"
@@ -223,14 +222,16 @@ class Browser:
         return False
 
 
-def as_exchange(send: PageSend, case: str) -> Exchange:
+def as_exchange(send: PageSend, case: str, evidence: EvidenceBuilder) -> Exchange:
     """A page-recorded send as the suite's evidence (the browser sent it, not the client)."""
     body = (send.body or "").encode("utf-8")
     headers = [(k, v) for k, v in send.headers.items() if k.lower() not in ("cookie", "user-agent")]
-    return Exchange(
-        case=case, method=send.method, url=send.url, request_headers=headers, body_size=len(body),
-        body_sha256=hashlib.sha256(body).hexdigest(), body_excerpt=body[:200].decode("utf-8", "replace"),
-        outcome="answered" if send.status is not None else "refused",
-        detail="" if send.status is not None else f"the browser gave the SDK no answer: {send.error}",
-        status=send.status, elapsed=(send.elapsed_ms or 0) / 1000, started_at=send.started_ms / 1000,
-        _body=body)
+    answered = send.status is not None
+    ex = evidence.request(case=case, method=send.method, url=send.url, headers=headers, body=body,
+                          outcome="answered" if answered else "refused",
+                          detail="" if answered else f"the browser gave the SDK no answer: {send.error}",
+                          started_at=send.started_ms / 1000)
+    if answered:
+        ex.status = send.status
+    ex.elapsed = (send.elapsed_ms or 0) / 1000
+    return ex
