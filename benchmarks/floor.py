@@ -37,8 +37,9 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from conformance.wire.http1 import REQUEST_LOG_ENV
+
 APP = "shop_dev"
-RECORD_ENV = "CONFORMANCE_RECORD_REQUESTS"
 
 
 def free_port() -> int:
@@ -67,10 +68,10 @@ def run_core(url: str, out: Path, seed: int, storage: Path,
              record: Path | None = None) -> tuple[float, int, str, dict[str, float]]:
     """(wall seconds, peak RSS in MiB, verdict, seconds per case) of one core-profile pytest run."""
     env = dict(os.environ)
-    env.pop(RECORD_ENV, None)
+    env.pop(REQUEST_LOG_ENV, None)
     env["HYPOTHESIS_STORAGE_DIRECTORY"] = str(storage)  # Hypothesis' tables and caches
     if record is not None:
-        env[RECORD_ENV] = str(record)
+        env[REQUEST_LOG_ENV] = str(record)
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
                              "--endpoint", url, "--app-id", APP, "--conformance-report", str(out),

@@ -9,6 +9,7 @@ end at once as ERROR instead of each waiting out a timeout.
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from urllib.parse import quote
 
 from conformance import catalog
 from conformance.checks import describe, expect_accepted, expect_empty_success_body
-from conformance.wire.exchange import Exchange
+from conformance.wire.exchange import Exchange, Sender
 from conformance.wire.http1 import Client
 from conformance.failures import CollectorDied, ConformanceFailure, CouldNotJudge, TooSlow
 from conformance.engines.ledger import Ledger, events_of
@@ -61,8 +62,9 @@ class Settings:
 
 
 @dataclass
-class CaseRecord:
-    """Evidence gathered while one case runs."""
+class CaseEvidence:
+    """Evidence gathered while one case runs: its exchanges (the first and last few),
+    observations (INFO) and soft SHOULD failures."""
 
     name: str = ""
     exchanges: list[Exchange] = field(default_factory=list)
@@ -81,15 +83,50 @@ class CaseRecord:
 
 
 class Target:
-    def __init__(self, settings: Settings, client: Client | None = None) -> None:
+    """The collector under test: what to send, and sending it with the evidence booked.
+
+    ``over(client)`` is the same target spoken to through another client (HTTP/2), and
+    ``connection(label)`` a sender of its own for a worker thread; both book into the
+    current case and the run's history, like the target itself."""
+
+    def __init__(self, settings: Settings, client: Sender | None = None) -> None:
         self.settings = settings
-        self.client = client or Client(settings.endpoint, settings.timeout, settings.secrets, tls=settings.tls)
-        self.record = CaseRecord()
+        self.client: Sender = client or self._new_client()
+        self._case = CaseEvidence()
+        self._parent: Target | None = None
+        self._lock = threading.Lock()  # worker threads book exchanges into one case
         self.down_reason: str | None = None
         # The history of what was sent, for the delivery profile; its tag marks every
         # event_id of this run, so a shared sink never confuses runs.
         self.ledger = Ledger()
         self.tracking = settings.sink is not None
+
+    @property
+    def case(self) -> CaseEvidence:
+        """The evidence of the case now running (the plugin starts a new one per case)."""
+        return self._parent.case if self._parent is not None else self._case
+
+    @case.setter
+    def case(self, evidence: CaseEvidence) -> None:
+        if self._parent is not None:
+            self._parent.case = evidence
+        else:
+            self._case = evidence
+
+    def over(self, client: Sender) -> "Target":
+        """This target through another client: the same settings, case and history."""
+        view = Target(self.settings, client=client)
+        view._parent, view._lock = self, self._lock
+        view.ledger, view.tracking = self.ledger, self.tracking
+        return view
+
+    def connection(self, label: str, timeout: float | None = None) -> "Connection":
+        """A new connection of its own, for one worker thread; close it (``with``) when done."""
+        return Connection(self, self._new_client(timeout), label)
+
+    def _new_client(self, timeout: float | None = None) -> Client:
+        s = self.settings
+        return Client(s.endpoint, timeout or s.timeout, s.secrets, tls=s.tls)
 
     # --- what to send -------------------------------------------------------
     @property
@@ -147,23 +184,19 @@ class Target:
             raise CouldNotJudge(f"the target is down ({self.down_reason})")
         if headers is None:
             headers = self.headers()
-        ex = self.client.send(method, query, body, headers, case=self.record.name, path=path)
-        self.record.add(ex)
-        if valid:
-            self.track_valid(ex, body, query)
-        elif self.tracking:
-            self.ledger.any_send(body, query, ex, self.record.name, judged=method == "POST" and path is None)
+        ex = self.client.send(method, query, body, headers, case=self.case.name, path=path)
+        self.book(ex, body, query, valid=valid, judged=method == "POST" and path is None)
         if ex.outcome == "timeout":
-            self._check_still_alive(f"a request of {self.record.name} timed out")
+            self._check_still_alive(f"a request of {self.case.name} timed out")
             raise TooSlow("CS-TIMELY", f"an answer within {self.settings.timeout:g} s",
                           describe(ex), ex)
         if ex.outcome == "refused":
-            self.down_reason = f"connection refused during {self.record.name}: {ex.detail}"
+            self.down_reason = f"connection refused during {self.case.name}: {ex.detail}"
             raise CouldNotJudge(self.down_reason, ex)
         if ex.outcome == "reset":
             # A reset alone may be a deliberate refusal; a reset after which nothing
             # answers means this request brought the collector down.
-            self._check_still_alive(f"{self.record.name} got a reset")
+            self._check_still_alive(f"{self.case.name} got a reset")
             if self.down_reason:
                 raise CollectorDied("CS-ROBUST", "an answer, and a collector still alive after it",
                                     describe(ex), ex, detail=self.down_reason)
@@ -186,10 +219,26 @@ class Target:
             self.soft(expect_empty_success_body, ex)
         return ex
 
+    def keep(self, ex: Exchange) -> None:
+        """Keep ``ex`` as the current case's evidence only (it is not for the history)."""
+        with self._lock:
+            self.case.add(ex)
+
+    def book(self, ex: Exchange, body: bytes, query: str | None, valid: bool, case: str | None = None,
+             judged: bool = True) -> None:
+        """Keep ``ex`` as the current case's evidence and enter it in the run's history:
+        ``valid``, its events must be stored once answered 200; else, with ``judged``,
+        they must not be stored when refused. Safe from worker threads."""
+        self.keep(ex)
+        if valid:
+            self.track_valid(ex, body, query, case)
+        elif self.tracking:
+            self.ledger.any_send(body, query, ex, case or self.case.name, judged=judged)
+
     def track_valid(self, ex: Exchange, body: bytes, query: str | None, case: str | None = None) -> None:
         """Enter a valid request in the history: once answered 200, its events must be stored."""
         if self.tracking:
-            self.ledger.valid_send(events_of(body, query), ex, case or self.record.name)
+            self.ledger.valid_send(events_of(body, query), ex, case or self.case.name)
 
     def expect_alive(self, after: str) -> None:
         """The canary: a known-good request must still get 200 after a hostile one."""
@@ -210,10 +259,9 @@ class Target:
         """A fresh valid event (or ``body``, valid), sent past the down check (it is what
         decides "down"), recorded and entered in the history as ``case [label]``."""
         query, body = self.query(), body if body is not None else self.good_body()
-        ex = self.client.send("POST", query, body, self.headers(),
-                              case=f"{self.record.name} [{label}]", timeout=timeout)
-        self.record.add(ex)
-        self.track_valid(ex, body, query, case=f"{self.record.name} [{label}]")
+        case = f"{self.case.name} [{label}]"
+        ex = self.client.send("POST", query, body, self.headers(), case=case, timeout=timeout)
+        self.book(ex, body, query, valid=True, case=case)
         return ex
 
     # --- recording ------------------------------------------------------------
@@ -222,11 +270,41 @@ class Target:
         try:
             check(*args, **kwargs)
         except ConformanceFailure as failure:
-            self.record.warnings.append(failure)
+            self.warn(failure)
+
+    def warn(self, failure: ConformanceFailure) -> None:
+        """Record a SHOULD failure found outside a check (WARN); the case goes on."""
+        self.case.warnings.append(failure)
 
     def observe(self, text: str, key: str | None = None, value: str | None = None) -> None:
         """Record what the collector did where the document leaves it open (INFO)."""
-        self.record.observations.append({"text": text, "key": key or "", "value": value or ""})
+        self.case.observations.append({"text": text, "key": key or "", "value": value or ""})
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class Connection:
+    """A sender of its own for one worker thread (``Target.connection``): each exchange
+    is booked into the target's current case and the run's history, as the target's own."""
+
+    def __init__(self, target: Target, client: Sender, label: str) -> None:
+        self.target, self.client, self.label = target, client, label
+
+    def __enter__(self) -> "Connection":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def send(self, method: str = "POST", query: str | None = None, body: bytes = b"",
+             headers: Sequence[tuple[str, str]] | None = None, valid: bool = False) -> Exchange:
+        """Send one request as ``case [label]``; ``valid``: its events must be stored once
+        answered 200. Unlike ``Target.send`` it raises nothing: the worker judges the answer."""
+        case = f"{self.target.case.name} [{self.label}]"
+        ex = self.client.send(method, query, body, self.target.headers() if headers is None else headers, case=case)
+        self.target.book(ex, body, query, valid=valid, case=case)
+        return ex
 
     def close(self) -> None:
         self.client.close()

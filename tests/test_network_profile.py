@@ -24,7 +24,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from conformance.engines import attacks as network
+from conformance.engines import attacks
 from conformance.target import Settings, Target
 from tests.kill.network_mutants import NETWORK_MUTANTS, NetworkMutant
 from tests.nginx_passthrough import TEMP_DIRS, find_nginx, free_port, stop_server, wait_until_listening
@@ -189,9 +189,9 @@ def test_the_reference_collector_passes_and_stores_no_part_of_a_cut_upload(tmp_p
     with reference(tmp_path) as (url, sink):
         results = run_profile(url, tmp_path, "--sink", sink, "--sink-wait", "2")
     assert_passes(results)
-    attacks = {a["attack"]: a for a in results["network"]["attacks"]}
-    assert attacks["slow-headers"]["peak_open"] == 512 and attacks["flood"]["statuses"] == {"200": 512}
-    assert attacks["idle"]["statuses"] == {"200": 256}
+    by_kind = {a["attack"]: a for a in results["network"]["attacks"]}
+    assert by_kind["slow-headers"]["peak_open"] == 512 and by_kind["flood"]["statuses"] == {"200": 512}
+    assert by_kind["idle"]["statuses"] == {"200": 256}
     # The cut uploads were judged against the store, not skipped for want of a sink.
     messages = " ".join(c["message"] for c in results["cases"])
     assert "cut uploads, 0 stored whole, 0 in part" in messages
@@ -203,10 +203,10 @@ def test_nginx_in_front_passes_and_its_timeouts_are_measured(tmp_path: Path) -> 
     with nginx_in_front(tmp_path) as (url, _):
         results = run_profile(url, tmp_path)
     assert_passes(results)
-    attacks = {a["attack"]: a for a in results["network"]["attacks"]}
-    slow = attacks["slow-headers"]["held_s"]["slow-headers"]
+    by_kind = {a["attack"]: a for a in results["network"]["attacks"]}
+    slow = by_kind["slow-headers"]["held_s"]["slow-headers"]
     assert slow["count"] == 512 and NGINX_HEADER_TIMEOUT - 0.5 <= slow["median"] <= NGINX_HEADER_TIMEOUT + 0.9, slow
-    idle = attacks["idle"]["held_s"]["kept-alive"]
+    idle = by_kind["idle"]["held_s"]["kept-alive"]
     assert idle["count"] == 256 and NGINX_KEEPALIVE - 0.5 <= idle["median"] <= NGINX_KEEPALIVE + 0.9, idle
     assert results["observed"]["slow-headers connection timeout"].endswith(" s")
 
@@ -258,10 +258,10 @@ def settle_to(baseline: int, seconds: float = 10.0) -> int:
     return open_descriptors()
 
 
-def small_plan(url: str, seconds: float) -> network.Plan:
+def small_plan(url: str, seconds: float) -> attacks.Plan:
     target = Target(Settings(url, "shop_dev"))
-    plan = network.Plan(endpoint=url, query=target.query(), headers=target.headers(), request_timeout=5,
-                        seconds=seconds, sockets=64, make_body=network.make_events_body(target.event))
+    plan = attacks.Plan(endpoint=url, query=target.query(), headers=target.headers(), request_timeout=5,
+                        seconds=seconds, sockets=64, make_body=attacks.make_events_body(target.event))
     target.close()
     return plan
 
@@ -271,8 +271,8 @@ def test_every_attack_closes_all_its_sockets_also_when_interrupted(tmp_path: Pat
     with reference(tmp_path) as (url, _):
         baseline = open_descriptors()
         plan = small_plan(url, 1.0)
-        for kind in network.ATTACKS:
-            report = network.run_attack(kind, plan, lambda ex, body: None, lambda grace: 0.0)
+        for kind in attacks.ATTACKS:
+            report = attacks.run_attack(kind, plan, lambda grace: 0.0)
             assert report.opened > 0, kind
             assert settle_to(baseline) <= baseline, f"{kind} left descriptors open"
         ticks = {"n": 0}
@@ -283,6 +283,6 @@ def test_every_attack_closes_all_its_sockets_also_when_interrupted(tmp_path: Pat
                 raise KeyboardInterrupt
 
         with pytest.raises(KeyboardInterrupt):
-            network.run_attack("slow-headers", small_plan(url, 5.0), lambda ex, body: None,
+            attacks.run_attack("slow-headers", small_plan(url, 5.0),
                                lambda grace: 0.0, on_tick=interrupt)
         assert settle_to(baseline) <= baseline, "an interrupted attack left descriptors open"

@@ -21,7 +21,6 @@ import pytest
 
 from conformance.checks import describe
 from conformance.wire.exchange import Exchange
-from conformance.wire.http1 import Client
 from conformance.engines.readback import (
     Problem, ReadBack, SinkError, acked_problems, describe_shape, duplicates, lag_ms, lag_summary, memo_for,
     read_until, refused_problems,
@@ -192,20 +191,17 @@ def test_concurrent_batches_are_all_stored(target: Target) -> None:
     lock, refused, acked = threading.Lock(), [], set()
 
     def connection(worker: int) -> None:
-        with Client(target.settings.endpoint, target.settings.timeout, target.settings.secrets,
-                    tls=target.settings.tls) as client:
+        with target.connection(str(worker)) as conn:
             for n in range(BATCHES_PER_CONNECTION):
                 events = [target.event(attributes={"worker": worker, "batch": n, "slot": k, "pad": "c" * (50 * k)})
                           for k in range(EVENTS_PER_BATCH)]
                 body, query = json.dumps(events).encode(), target.query(event_bundle_sequence_id=n + 1)
-                ex = client.send("POST", query, body, target.headers(), case=f"{target.record.name} [{worker}]")
+                ex = conn.send("POST", query, body, valid=True)
                 with lock:
-                    target.record.add(ex)
                     if ex.status == 200:
                         acked.update(e["event_id"] for e in events)
                     else:
                         refused.append(ex)
-                target.track_valid(ex, body, query)
                 if ex.status is None:
                     return  # the connection is gone; the rest of this worker's batches are not sent
 

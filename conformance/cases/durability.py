@@ -25,7 +25,6 @@ from typing import Any
 import pytest
 
 from conformance.cases.delivery import judge_sent
-from conformance.wire.http1 import Client
 from conformance.failures import ConformanceFailure, CouldNotJudge
 from conformance.engines.process import CollectorCommandError, CollectorProcess
 from conformance.target import Target
@@ -78,8 +77,7 @@ class Traffic:
     unanswered: int = 0
 
     def client(self, worker: int, deadline: float) -> None:
-        s = self.target.settings
-        with Client(s.endpoint, s.timeout, s.secrets, tls=s.tls) as client:
+        with self.target.connection(str(worker)) as conn:
             pending: tuple[bytes, str, list[str]] | None = None
             n = 0
             while not self.stop.is_set() and time.monotonic() < deadline:
@@ -92,16 +90,14 @@ class Traffic:
                 body, query, ids = pending
                 with self.lock:
                     self.in_flight += 1
-                ex = client.send("POST", query, body, self.target.headers(), case=f"{self.target.record.name} [{worker}]")
+                ex = conn.send("POST", query, body, valid=True)
                 with self.lock:
                     self.in_flight -= 1
-                    self.target.record.add(ex)
                     if ex.status == 200:
                         self.acked.update(ids)
                         self.answers.append((ex.started_at, ex.started_at + ex.elapsed))
                     elif ex.status is None:
                         self.unanswered += 1
-                self.target.track_valid(ex, body, query)
                 if ex.status is None:
                     time.sleep(RETRY_PAUSE)
                 else:
@@ -207,8 +203,8 @@ def test_acknowledged_events_survive_sigterm(target: Target, collector_process: 
                        f"{len(hung)} of {len(kills)} stops needed SIGKILL")
     slowest = max(k.exited_after or 0.0 for k in kills)
     if slowest > TERM_EXIT_SHOULD:
-        target.record.warnings.append(SlowExit("CS-DURABLE-TERM-EXIT", f"an exit within {TERM_EXIT_SHOULD:g} s",
-                                               f"the slowest exit took {slowest:.1f} s"))
+        target.warn(SlowExit("CS-DURABLE-TERM-EXIT", f"an exit within {TERM_EXIT_SHOULD:g} s",
+                             f"the slowest exit took {slowest:.1f} s"))
 
 
 @pytest.mark.requirement("CS-DURABLE-RESTART")

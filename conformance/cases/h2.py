@@ -49,7 +49,8 @@ class NotHttp2(ConformanceFailure):
 class H2Link:
     """What the run's first HTTP/2 connection showed: the h2 target, or why there is none."""
 
-    target: Target | None = None
+    target: Target | None = None     # the run's target over this connection's client
+    client: "H2Client | None" = None  # that client, for what only HTTP/2 can do (concurrent streams)
     facts: "H2Facts | None" = None
     not_offered: str = ""            # no h2 here: the cases skip with this (not a failure)
     not_spoken: Exchange | None = None  # ALPN said h2, the connection said otherwise
@@ -86,9 +87,7 @@ def _connect(client: "H2Client", target: Target, not_offered: type[Exception],
         return H2Link(not_spoken=ex)
     except OSError as exc:
         return H2Link(error=f"could not open an HTTP/2 connection to {target.settings.endpoint}: {exc}")
-    h2_target = Target(target.settings, client=client)
-    h2_target.ledger, h2_target.tracking = target.ledger, target.tracking  # one history for the run
-    return H2Link(target=h2_target, facts=facts)
+    return H2Link(target=target.over(client), client=client, facts=facts)
 
 
 @pytest.fixture
@@ -103,11 +102,10 @@ def h2(request: pytest.FixtureRequest, target: Target, h2_link: H2Link) -> Targe
         raise CouldNotJudge(h2_link.error)
     if h2_link.not_spoken is not None:
         ex = h2_link.not_spoken
-        target.record.add(ex)
+        target.keep(ex)
         raise NotHttp2(_first_must(request.node), "HTTP/2 frames (the server's SETTINGS) after ALPN selected h2",
                        describe(ex), ex)
     assert h2_link.target is not None
-    h2_link.target.record = target.record
     return h2_link.target
 
 
@@ -206,13 +204,13 @@ def test_many_concurrent_streams_are_all_answered(h2: Target, h2_link: H2Link) -
         events = [h2.event(attributes={"stream": n, "slot": k}) for k in range(2)]
         query = h2.query(event_bundle_sequence_id=n + 1)
         sends.append((events, query, json.dumps(events).encode()))
-    requests = [H2Request("POST", query, body, tuple(h2.headers()), f"{h2.record.name} [{n}]")
+    requests = [H2Request("POST", query, body, tuple(h2.headers()), f"{h2.case.name} [{n}]")
                 for n, (_, query, body) in enumerate(sends)]
-    exchanges = h2.client.send_many(requests)
+    assert h2_link.client is not None
+    exchanges = h2_link.client.send_many(requests)
     acked: set[str] = set()
     for (events, query, body), ex in zip(sends, exchanges):
-        h2.record.add(ex)
-        h2.track_valid(ex, body, query)
+        h2.book(ex, body, query, valid=True)
         if ex.status == 200:
             acked.update(e["event_id"] for e in events)
     _judge_streams(h2, exchanges, count)

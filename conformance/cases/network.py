@@ -13,19 +13,19 @@ them without a 5xx (CS-NET-CANARY), serve again within 5 s once the attack ends
 from __future__ import annotations
 
 import json
-import threading
 import time
 from typing import Any
 
 import pytest
 
-from conformance.engines import attacks as network
+from conformance.engines import attacks
 from conformance.checks import describe
 from conformance.engines.readback import memo_for, read_until
 from conformance.failures import ConformanceFailure, CouldNotJudge
 from conformance.engines.ledger import canonical
 from conformance.engines.sinks import SinkError
 from conformance.target import Target
+from conformance.wire.exchange import Exchange
 
 CANARY, RECOVER, LATENCY, TIMEOUTS, ABORT = (
     "CS-NET-CANARY", "CS-NET-RECOVER", "CS-NET-LATENCY", "CS-NET-TIMEOUTS", "CS-NET-ABORT")
@@ -56,18 +56,27 @@ def network_notes(results_section: Any, target: Target) -> dict[str, Any]:
     """The Network section of results.json, filled in by the cases."""
     s = target.settings
     notes = {"seconds": s.network_seconds, "sockets": s.network_sockets,
-             "sockets_allowed": network.allowed_sockets(s.network_sockets),
-             "request_timeout_s": s.timeout, "recovery_grace_s": network.RECOVERY_GRACE, "attacks": []}
+             "sockets_allowed": attacks.allowed_sockets(s.network_sockets),
+             "request_timeout_s": s.timeout, "recovery_grace_s": attacks.RECOVERY_GRACE, "attacks": []}
     return results_section("network", notes)
 
 
-def plan_for(target: Target) -> network.Plan:
+def plan_for(target: Target) -> attacks.Plan:
     s = target.settings
-    return network.Plan(endpoint=s.endpoint, query=target.query(), headers=target.headers(),
+    return attacks.Plan(endpoint=s.endpoint, query=target.query(), headers=target.headers(),
                         request_timeout=s.timeout, seconds=s.network_seconds, sockets=s.network_sockets,
-                        secrets=s.secrets, make_body=network.make_events_body(target.event),
-                        case=target.record.name, tls=s.tls,
-                        ssl_context=_ssl_context(s))
+                        secrets=s.secrets, make_body=attacks.make_events_body(target.event),
+                        case=target.case.name, tls=s.tls, ssl_context=_ssl_context(s),
+                        send=_canary_sender(target))
+
+
+def _canary_sender(target: Target) -> Any:
+    """The canary's requests go through the target, which books each one in the case and
+    the history: a 200 to the canary is an acknowledgement like any other."""
+    def send(body: bytes, headers: list[tuple[str, str]], timeout: float, label: str) -> Exchange:
+        with target.connection(label, timeout=timeout) as conn:
+            return conn.send("POST", target.query(), body, headers, valid=True)
+    return send
 
 
 def _ssl_context(settings: Any) -> Any:
@@ -77,38 +86,27 @@ def _ssl_context(settings: Any) -> Any:
     return tls.client_context(settings.tls)
 
 
-def attack(target: Target, notes: dict[str, Any], kind: str) -> network.AttackReport:
+def attack(target: Target, notes: dict[str, Any], kind: str) -> attacks.AttackReport:
     """Run one attack with the canary, book the canary's 200s in the history, and judge
     the MUSTs and the SHOULD every attack shares."""
-    lock = threading.Lock()
-
-    def booked(ex: Any, body: bytes) -> None:
-        with lock:
-            target.record.add(ex)
-            target.track_valid(ex, body, target.query(), case=f"{target.record.name} [canary]")
-
     def send_good(timeout: float) -> int | None:
-        body = target.good_body()
-        ex = target.client.send("POST", target.query(), body, target.headers(),
-                                case=f"{target.record.name} [after]", timeout=min(timeout, target.settings.timeout))
-        booked(ex, body)
-        return ex.status
+        return target.send_known_good("after", timeout=min(timeout, target.settings.timeout)).status
 
     plan = plan_for(target)
-    if network.allowed_sockets(plan.sockets) < plan.sockets:
-        target.observe(f"ulimit -n leaves room for {network.allowed_sockets(plan.sockets)} of the "
+    if attacks.allowed_sockets(plan.sockets) < plan.sockets:
+        target.observe(f"ulimit -n leaves room for {attacks.allowed_sockets(plan.sockets)} of the "
                        f"{plan.sockets} sockets asked for (--network-sockets); the attack uses that many")
-    report = network.run_attack(kind, plan, booked, network.recovery(send_good))
+    report = attacks.run_attack(kind, plan, attacks.recovery(send_good))
     notes["attacks"].append(report.to_dict())
     _observe(target, report)
     _judge_canary(target, report)
     return report
 
 
-def _observe(target: Target, report: network.AttackReport) -> None:
+def _observe(target: Target, report: attacks.AttackReport) -> None:
     for kind, held in sorted(report.held.items()):
         if held:
-            spread = network.spread(held)
+            spread = attacks.spread(held)
             target.observe(f"{report.name}: the collector closed {len(held)} {kind} connections after "
                            f"{spread['min']}..{spread['max']} s (median {spread['median']} s)",
                            key=f"{kind} connection timeout", value=f"{spread['median']} s")
@@ -126,7 +124,7 @@ def _observe(target: Target, report: network.AttackReport) -> None:
                    f"{'-' if report.recovered_after is None else round(report.recovered_after, 3)} s")
 
 
-def _judge_canary(target: Target, report: network.AttackReport) -> None:
+def _judge_canary(target: Target, report: attacks.AttackReport) -> None:
     bad = report.bad_shots()
     if not report.shots:
         raise CouldNotJudge(f"no canary request completed during the {report.name} attack")
@@ -137,17 +135,17 @@ def _judge_canary(target: Target, report: network.AttackReport) -> None:
                             f"{first.at:.1f} s into the attack: {describe(first.exchange)}", first.exchange,
                             detail=f"attack {report.name}: {report.peak_open} hostile connections open at the peak")
     if report.recovered_after is None:
-        raise NotRecovered(RECOVER, f"a 200 within {network.RECOVERY_GRACE:g} s after the attack's sockets closed",
+        raise NotRecovered(RECOVER, f"a 200 within {attacks.RECOVERY_GRACE:g} s after the attack's sockets closed",
                            "no 200 to a known-good request in that time", detail=f"attack {report.name}")
     p99 = report.canary_p99()
     if p99 is not None and p99 > target.settings.timeout:
-        target.record.warnings.append(SlowCanary(
+        target.warn(SlowCanary(
             LATENCY, f"canary p99 latency within the request timeout ({target.settings.timeout:g} s)",
             f"p99 {p99:.2f} s during the {report.name} attack ({report.peak_open} hostile connections)",
             max(report.shots, key=lambda s: s.latency or 0).exchange))
 
 
-def judge_uploads(target: Target, report: network.AttackReport) -> None:
+def judge_uploads(target: Target, report: attacks.AttackReport) -> None:
     """With a sink: each cut upload's events are all stored, intact, or none is."""
     s = target.settings
     if s.sink is None:

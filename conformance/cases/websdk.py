@@ -76,11 +76,9 @@ def run_scenario(target: Target, browser: Browser, scenario: Scenario, requireme
         raise CouldNotJudge(f"the browser could not run scenario {scenario.name}: {exc}") from None
     exchanges, evidence = [], EvidenceBuilder(s.secrets)
     for send in run.sends:
-        ex = as_exchange(send, f"{target.record.name} [{scenario.name}]", evidence)
-        target.record.add(ex)
+        ex = as_exchange(send, f"{target.case.name} [{scenario.name}]", evidence)
         exchanges.append(ex)
-        if send.body is not None:
-            target.track_valid(ex, ex._body, urlsplit(send.url).query)
+        target.book(ex, ex.sent_body, urlsplit(send.url).query, valid=send.body is not None, judged=False)
     page = f"page at {origin}, {len(run.sends)} sends in {run.seconds:.1f} s"
     if not run.settled:
         page += " (still sending when the wait ended)"

@@ -60,6 +60,17 @@ class Plan:
     ssl_context: Any = None
     case: str = "network"
     tls: Any = None  # the run's conformance.wire.tls.TLSOptions, for the canary's connections
+    # How one canary request goes out on a fresh connection: (body, headers, timeout,
+    # label) -> its exchange. A case passes its target's, which books each exchange;
+    # without one, a plain client sends it.
+    send: Callable[[bytes, list[tuple[str, str]], float, str], Exchange] | None = None
+
+    def send_canary(self, body: bytes, timeout: float, label: str) -> Exchange:
+        headers = [*self.headers, ("Connection", "close")]
+        if self.send is not None:
+            return self.send(body, headers, timeout, label)
+        with Client(self.endpoint, timeout=timeout, secrets=self.secrets, tls=self.tls) as client:
+            return client.send("POST", self.query, body, headers, case=f"{self.case} [{label}]")
 
 
 @dataclass
@@ -143,10 +154,8 @@ class Canary:
     """Valid batches at a steady pace, each on a fresh connection, in threads of their
     own so that one stuck request does not delay the next."""
 
-    def __init__(self, plan: Plan, started: float, attack_end: float,
-                 on_answer: Callable[[Exchange, bytes], None]) -> None:
+    def __init__(self, plan: Plan, started: float, attack_end: float) -> None:
         self.plan, self.started, self.attack_end = plan, started, attack_end
-        self.on_answer = on_answer
         self.shots: list[Shot] = []
         self.lock = threading.Lock()
         self.stop = threading.Event()
@@ -173,14 +182,11 @@ class Canary:
         sent = time.monotonic()
         timeout = max(self.plan.request_timeout, self.attack_end + RECOVERY_GRACE - sent)
         body, _ = self.plan.make_body(1)
-        with Client(self.plan.endpoint, timeout=timeout, secrets=self.plan.secrets, tls=self.plan.tls) as client:
-            ex = client.send("POST", self.plan.query, body, [*self.plan.headers, ("Connection", "close")],
-                             case=f"{self.plan.case} [canary {n}]")
+        ex = self.plan.send_canary(body, timeout, f"canary {n}")
         shot = Shot(at=sent - self.started, latency=ex.elapsed if ex.status is not None else None,
                     status=ex.status, exchange=ex)
         with self.lock:
             self.shots.append(shot)
-        self.on_answer(ex, body)
 
     def finish(self) -> list[Shot]:
         """Stop pacing and wait for the requests in flight (each bounded by its timeout)."""
@@ -466,8 +472,7 @@ ATTACKS: dict[str, type[Attack]] = {a.name: a for a in (SlowHeaders, SlowBody, I
 
 # --- running one attack ------------------------------------------------------------------
 
-def run_attack(kind: str, plan: Plan, on_answer: Callable[[Exchange, bytes], None],
-               recover: Callable[[float], float | None],
+def run_attack(kind: str, plan: Plan, recover: Callable[[float], float | None],
                on_tick: Callable[[], None] | None = None) -> AttackReport:
     """Run one attack with the canary beside it; afterwards wait (bounded) until the
     collector serves again. ``recover(grace)`` returns the seconds it took, or None."""
@@ -476,7 +481,7 @@ def run_attack(kind: str, plan: Plan, on_answer: Callable[[Exchange, bytes], Non
     report = AttackReport(kind, plan.seconds, plan.sockets, attack.sockets)
     started = time.monotonic()
     end = started + plan.seconds
-    canary = Canary(plan, started, end, on_answer)
+    canary = Canary(plan, started, end)
     canary.start()
     next_sample = started
     try:

@@ -21,7 +21,7 @@ from conformance.failures import (
 )
 from conformance.plugin import baseline, evidence as evidence_files
 from conformance.plugin.results import RunResults
-from conformance.target import CaseRecord, Settings, Target
+from conformance.target import CaseEvidence, Settings, Target
 
 CASES_DIR = Path(__file__).parent.parent / "cases"
 SETTINGS_KEY = pytest.StashKey[Settings]()
@@ -83,7 +83,7 @@ class EndpointMode:
 
     @pytest.hookimpl(tryfirst=True)  # before a skip marker ends the setup: a skipped case starts empty too
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        self.target.record = CaseRecord(name=case_name(item), har=self.evidence.har)
+        self.target.case = CaseEvidence(name=case_name(item), har=self.evidence.har)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo) -> Any:
@@ -109,7 +109,7 @@ class EndpointMode:
         report.extras = extras
 
     def judge(self, item: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport) -> dict[str, Any]:
-        record = self.target.record
+        record = self.target.case
         ids = requirement_ids(item)
         exc = call.excinfo.value if call.excinfo else None
         outcome, message, failure = self.outcome_of(ids, exc, record, report)
@@ -135,7 +135,7 @@ class EndpointMode:
             "duration": round(call.duration, 3),
         }
 
-    def outcome_of(self, ids: list[str], exc: BaseException | None, record: CaseRecord,
+    def outcome_of(self, ids: list[str], exc: BaseException | None, record: CaseEvidence,
                    report: pytest.TestReport) -> tuple[str, str, ConformanceFailure | None]:
         if report.skipped:
             return SKIP, _skip_reason(report), None

@@ -12,10 +12,10 @@ import hashlib
 import re
 import shlex
 from dataclasses import dataclass, field, fields
-from typing import Any, Sequence
+from typing import Any, Protocol, Sequence
 from urllib.parse import quote, urlsplit
 
-__all__ = ["OUTCOMES", "REDACTED", "EvidenceBuilder", "Exchange", "describe_error", "parse_endpoint",
+__all__ = ["OUTCOMES", "REDACTED", "EvidenceBuilder", "Exchange", "Sender", "describe_error", "parse_endpoint",
            "redact", "secret_forms"]
 
 OUTCOMES = ("answered", "timeout", "refused", "reset")
@@ -153,6 +153,26 @@ def _excerpt(data: bytes, limit: int, secrets: Sequence[str]) -> str:
     # Four bytes per character covers the worst case of UTF-8.
     text = data[: 4 * (limit + slack)].decode("utf-8", errors="backslashreplace")
     return _redact(text, secrets)[:limit]
+
+
+# --------------------------------------------------------------------------- the clients
+
+
+class Sender(Protocol):
+    """What the HTTP/1.1 and HTTP/2 evidence clients share, and all a Target needs of one."""
+
+    endpoint: str
+    endpoint_path: str
+
+    def send(self, method: str = "POST", query: str | None = None, body: bytes = b"",
+             headers: Sequence[tuple[str, str]] = (), case: str = "", path: str | None = None,
+             timeout: float | None = None) -> Exchange:
+        """Send one request exactly as described; its evidence, whatever the transport did."""
+        ...
+
+    def close(self) -> None:
+        """Close the kept connection, if any."""
+        ...
 
 
 # --------------------------------------------------------------------------- the builder

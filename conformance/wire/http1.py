@@ -250,6 +250,24 @@ def _log_request(path: str, request: _Request) -> None:
         out.write(line + "\n")
 
 
+def connect_failure(host: str, port: int, tls: TLSOptions | None, exc: OSError) -> tuple[str, str, str | None]:
+    """How a connect failed, in the words of every client: (outcome, detail, the one-line
+    TLS problem when it was TLS that failed, else None)."""
+    where = f"{host}:{port}"
+    tls_line = explain(exc, host, port, tls)
+    if tls_line is not None:
+        return "refused", tls_line, tls_line
+    if isinstance(exc, TimeoutError):
+        return "timeout", f"connecting to {where} timed out", None
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused", f"connection refused by {where}", None
+    if isinstance(exc, ConnectionError):
+        return "reset", f"connection to {where} reset while connecting: {describe_error(exc)}", None
+    if isinstance(exc, socket.gaierror):
+        return "refused", f"unreachable: cannot resolve {host}: {exc}", None
+    return "refused", f"unreachable: cannot connect to {where}: {describe_error(exc)}", None
+
+
 # --------------------------------------------------------------------------- client
 
 
@@ -446,19 +464,10 @@ class Client:
         return _Attempt("reset", detail, retryable=stale)
 
     def _connect_failure(self, exc: OSError) -> tuple[str, str]:
-        where = f"{self.host}:{self.port}"
-        tls_line = self._tls_detail(exc)
+        outcome, detail, tls_line = connect_failure(self.host, self.port, self.tls, exc)
         if tls_line is not None:
-            return "refused", tls_line
-        if isinstance(exc, TimeoutError):
-            return "timeout", f"connecting to {where} timed out"
-        if isinstance(exc, ConnectionRefusedError):
-            return "refused", f"connection refused by {where}"
-        if isinstance(exc, ConnectionError):
-            return "reset", f"connection to {where} reset while connecting: {describe_error(exc)}"
-        if isinstance(exc, socket.gaierror):
-            return "refused", f"unreachable: cannot resolve {self.host}: {exc}"
-        return "refused", f"unreachable: cannot connect to {where}: {describe_error(exc)}"
+            self.tls_problem = tls_line  # kept for the probe's one line
+        return outcome, detail
 
     # ---------------------------------------------------------------- evidence
 
