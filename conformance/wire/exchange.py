@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Protocol, Sequence
 from urllib.parse import quote, urlsplit
 
-__all__ = ["OUTCOMES", "REDACTED", "EvidenceBuilder", "Exchange", "Sender", "describe_error", "parse_endpoint",
+__all__ = ["OUTCOMES", "REDACTED", "EndpointClient", "EvidenceBuilder", "Exchange", "Sender", "describe_error", "parse_endpoint",
            "redact", "secret_forms"]
 
 OUTCOMES = ("answered", "timeout", "refused", "reset")
@@ -173,6 +173,29 @@ class Sender(Protocol):
     def close(self) -> None:
         """Close the kept connection, if any."""
         ...
+
+
+class EndpointClient:
+    """What both evidence clients share: the endpoint's parts, the per-request timeout,
+    the evidence builder, and closing on ``with``."""
+
+    def __init__(self, endpoint: str, timeout: float, secrets: Sequence[str]) -> None:
+        if timeout <= 0:
+            raise ValueError(f"timeout must be positive, got {timeout!r}")
+        self.scheme, self.host, self.port, self.netloc, self.endpoint_path = parse_endpoint(endpoint)
+        self.endpoint = endpoint
+        self.timeout = timeout
+        self.evidence = EvidenceBuilder(secrets)
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the kept connection, if any (each client keeps its own kind)."""
+        raise NotImplementedError
 
 
 # --------------------------------------------------------------------------- the builder

@@ -31,7 +31,7 @@ from typing import Any, Sequence
 
 
 from conformance.wire.exchange import (
-    BODY_METHODS, EvidenceBuilder, Exchange, describe_error, parse_endpoint,
+    BODY_METHODS, EndpointClient, Exchange, describe_error, parse_endpoint,
 )
 from conformance.wire.h2_link import H2Facts, H2NotOffered, H2NotSpoken, H2Request, Link, Stream
 from conformance.wire.http1 import connect_failure
@@ -49,26 +49,15 @@ AUTO_HEADERS = (":method", ":scheme", ":authority", ":path")
 # --------------------------------------------------------------------------- client
 
 
-class H2Client:
+class H2Client(EndpointClient):
     """HTTP/2 evidence client: one kept connection, one or many streams per call."""
 
     def __init__(self, endpoint: str, timeout: float = 10.0, secrets: Sequence[str] = (),
                  tls: Any = None) -> None:
-        if timeout <= 0:
-            raise ValueError(f"timeout must be positive, got {timeout!r}")
-        self.scheme, self.host, self.port, self.netloc, self.endpoint_path = parse_endpoint(endpoint)
-        self.endpoint = endpoint
-        self.timeout = timeout
+        super().__init__(endpoint, timeout, secrets)
         self.tls = tls
-        self.evidence = EvidenceBuilder(secrets)
         self._link: Link | None = None
         self.facts: H2Facts | None = None  # of the latest connection
-
-    def __enter__(self) -> "H2Client":
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def close(self) -> None:
         if self._link is not None:

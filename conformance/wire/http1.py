@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from conformance.wire.exchange import (
-    BODY_METHODS, RESPONSE_BODY_CAP, EvidenceBuilder, Exchange, describe_error, parse_endpoint,
+    BODY_METHODS, RESPONSE_BODY_CAP, EndpointClient, Exchange, describe_error,
 )
 from conformance.wire.tls import TLSOptions, client_context, explain, open_socket, session_facts
 
@@ -271,28 +271,17 @@ def connect_failure(host: str, port: int, tls: TLSOptions | None, exc: OSError) 
 # --------------------------------------------------------------------------- client
 
 
-class Client:
+class Client(EndpointClient):
     """Keep-alive HTTP client that returns evidence for every exchange."""
 
     def __init__(self, endpoint: str, timeout: float = 10.0, secrets: Sequence[str] = (),
                  tls: TLSOptions | None = None) -> None:
-        if timeout <= 0:
-            raise ValueError(f"timeout must be positive, got {timeout!r}")
-        self.scheme, self.host, self.port, self.netloc, self.endpoint_path = parse_endpoint(endpoint)
-        self.endpoint = endpoint
-        self.timeout = timeout
+        super().__init__(endpoint, timeout, secrets)
         self.tls = tls or TLSOptions()
-        self.evidence = EvidenceBuilder(secrets)
         self._conn: http.client.HTTPConnection | None = None
         self._context: ssl.SSLContext | None = None
         self.tls_facts: dict[str, Any] | None = None  # what the first TLS connection negotiated
         self.tls_problem: str | None = None           # the last TLS failure, as one line
-
-    def __enter__(self) -> "Client":
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def close(self) -> None:
         if self._conn is not None:
