@@ -59,7 +59,7 @@ class EndpointMode:
         self.target = config.stash[TARGET_KEY]
         self.settings = config.stash[SETTINGS_KEY]
         self.run = config.stash[RUN_KEY]
-        self.evidence = config.stash[EVIDENCE_KEY]
+        self.files = config.stash[EVIDENCE_KEY]
 
     def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
         # A case module named on the command line is collected by pytest itself: once is enough.
@@ -83,7 +83,7 @@ class EndpointMode:
 
     @pytest.hookimpl(tryfirst=True)  # before a skip marker ends the setup: a skipped case starts empty too
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        self.target.case = CaseEvidence(name=case_name(item), har=self.evidence.har)
+        self.target.case = CaseEvidence(name=case_name(item), har=self.files.har)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo) -> Any:
@@ -109,10 +109,10 @@ class EndpointMode:
         report.extras = extras
 
     def judge(self, item: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport) -> dict[str, Any]:
-        record = self.target.case
+        evidence = self.target.case
         ids = requirement_ids(item)
         exc = call.excinfo.value if call.excinfo else None
-        outcome, message, failure = self.outcome_of(ids, exc, record, report)
+        outcome, message, failure = self.outcome_of(ids, exc, evidence, report)
         if failure is not None and failure.requirement not in ids:
             ids.append(failure.requirement)
         if outcome in (PASS, WARN, INFO, SKIP) and report.outcome == "failed":
@@ -128,14 +128,14 @@ class EndpointMode:
             "outcome": outcome,
             "message": message,
             "failure": failure.to_dict() if failure else None,
-            "warnings": [w.to_dict() for w in record.warnings],
-            "observations": list(record.observations),
-            "exchange_count": record.exchange_count,
-            "exchanges": [{**ex.to_dict(), "curl": ex.curl()} for ex in record.exchanges],
+            "warnings": [w.to_dict() for w in evidence.warnings],
+            "observations": list(evidence.observations),
+            "exchange_count": evidence.exchange_count,
+            "exchanges": [{**ex.to_dict(), "curl": ex.curl()} for ex in evidence.exchanges],
             "duration": round(call.duration, 3),
         }
 
-    def outcome_of(self, ids: list[str], exc: BaseException | None, record: CaseEvidence,
+    def outcome_of(self, ids: list[str], exc: BaseException | None, evidence: CaseEvidence,
                    report: pytest.TestReport) -> tuple[str, str, ConformanceFailure | None]:
         if report.skipped:
             return SKIP, _skip_reason(report), None
@@ -147,11 +147,11 @@ class EndpointMode:
             return ERROR, str(exc), None
         if exc is not None:
             return ERROR, f"could not judge: {type(exc).__name__}: {exc}", None
-        if record.warnings:
-            return WARN, "\n".join(str(w) for w in record.warnings), None
+        if evidence.warnings:
+            return WARN, "\n".join(str(w) for w in evidence.warnings), None
         if any(r.level == catalog.INFO for r in catalog.active(ids, self.settings.profiles)):
             # Its MUST checks (no 5xx, alive after) held; what remains is the observation.
-            return INFO, "; ".join(o["text"] for o in record.observations) or "observed", None
+            return INFO, "; ".join(o["text"] for o in evidence.observations) or "observed", None
         return PASS, "", None
 
     def pytest_report_teststatus(self, report: pytest.TestReport) -> tuple[str, str, str] | None:
@@ -182,8 +182,8 @@ class EndpointMode:
 
     def write_evidence(self, session: pytest.Session) -> None:
         """The bundle (with exchanges.har, signed when a key was given) and the --har file."""
-        har = self.evidence.har.to_bytes(__version__) if self.evidence.har is not None else None
-        problem = evidence_files.write_har_file(self.evidence, har, self.settings.secrets) if har else None
+        har = self.files.har.to_bytes(__version__) if self.files.har is not None else None
+        problem = evidence_files.write_har_file(self.files, har, self.settings.secrets) if har else None
         if problem:
             print(problem, file=sys.stderr)
             session.exitstatus = pytest.ExitCode.USAGE_ERROR
@@ -191,7 +191,7 @@ class EndpointMode:
         if report_dir:
             from conformance.reports.bundle import HAR, write_bundle
             write_bundle(Path(report_dir), self.run.to_dict(), secrets=self.settings.secrets,
-                         extra_files={HAR: har} if har else None, signing_key=self.evidence.signing_key)
+                         extra_files={HAR: har} if har else None, signing_key=self.files.signing_key)
         summary_path = self.config.getoption("summary_md")
         if summary_path:
             from conformance.reports.summary import append_summary
