@@ -20,9 +20,11 @@ import sys
 import tempfile
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import pytest
+
+from conformance.plugin.settings import BadOption, parse_cookie, parse_endpoint
 
 if TYPE_CHECKING:  # pragma: no cover
     from conformance.wire.tls import TLSOptions
@@ -140,9 +142,10 @@ def _target(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
         if getattr(args, "no_network", False):
             raise SystemExit("certify: --no-network is for the embedded collector; with --endpoint, "
                              "the network profile runs only when --profile network asks for it")
+        _check(parse_endpoint, args.endpoint)
+        _check(parse_cookie, args.auth_cookie)
         yield args.endpoint, args.app_id
         return
-    from conformance.collector.serve import parse_auth_cookie
     # The embedded collector is ours to set up: switch on the auth, web and network profiles
     # too (short attacks: the reference has no timeouts to measure, only starvation to show).
     extra = set() if getattr(args, "no_network", False) else {"network"}
@@ -156,10 +159,7 @@ def _target(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
         args.origin = f"http://127.0.0.1:{_free_port()}"
     args.origin = args.origin or EMBEDDED_ORIGIN
     app_id = args.app_id or EMBEDDED_APP_ID
-    try:
-        parse_auth_cookie(args.auth_cookie)
-    except ValueError as exc:
-        raise SystemExit(f"certify: {exc}") from None
+    _check(parse_cookie, args.auth_cookie)
     with tempfile.TemporaryDirectory(prefix="clickstream-reference-") as tmp:
         db_path = os.path.join(tmp, "collector.sqlite3")
         port = _free_port()
@@ -173,6 +173,15 @@ def _target(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
         args.sink = args.sink or reference_sink(db_path)
         print(f"the embedded reference collector will listen on 127.0.0.1:{port}", file=sys.stderr)
         yield f"http://127.0.0.1:{port}/collect", app_id
+
+
+def _check(parse: Callable[[str], Any], text: str | None) -> None:
+    """A bad endpoint or cookie is one line and the usage exit (4), as from pytest."""
+    try:
+        parse(text)
+    except BadOption as exc:
+        print(f"certify: {exc}", file=sys.stderr)
+        raise SystemExit(int(pytest.ExitCode.USAGE_ERROR)) from None
 
 
 def _free_port() -> int:

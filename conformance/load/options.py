@@ -13,6 +13,7 @@ from conformance.load.pool import DEFAULT_MIX, KINDS
 # The options are declared in the one table (conformance.plugin.options), with the
 # constants of their defaults; format_mix stays importable from here for the report.
 from conformance.plugin.options import DEFAULT_MASTER_PORT, format_mix
+from conformance.plugin.settings import BadOption, parse_cookie, parse_endpoint
 from conformance.wire.tls import TLSOptions, TLSProblem, check_options
 from conformance.wire.tls import options_from as tls_options_from
 
@@ -104,15 +105,11 @@ def options_from_args(args: argparse.Namespace) -> LoadOptions:
     endpoint = args.endpoint
     if not endpoint:
         raise OptionError("--endpoint URL is required (or --worker --master-host HOST)")
-    parts = urlsplit(endpoint)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise OptionError(f"--endpoint must be an http(s) URL like http://127.0.0.1:8080/collect, got {endpoint!r}")
-    if parts.query or parts.fragment:
-        raise OptionError(f"--endpoint must not carry a query or fragment (the load adds appId and the rest), got {endpoint!r}")
     try:
-        parts.port
-    except ValueError:
-        raise OptionError(f"--endpoint has a bad port: {endpoint!r}") from None
+        parse_endpoint(endpoint)
+        cookie = parse_cookie(args.auth_cookie)
+    except BadOption as exc:
+        raise OptionError(str(exc)) from None
     if not args.app_id:
         raise OptionError("--app-id ID is required (an appId registered on the collector)")
     _positive(args.users, "--users", integer=True)
@@ -137,9 +134,9 @@ def options_from_args(args: argparse.Namespace) -> LoadOptions:
         check_options(tls, endpoint)
     except TLSProblem as exc:
         raise OptionError(str(exc)) from None
-    return LoadOptions(tls=tls, 
-        endpoint=endpoint, app_id=args.app_id, users=args.users, spawn_rate=spawn_rate, rate=args.rate,
-        duration=parse_duration(args.duration), mix=parse_mix(args.mix), auth_cookie=_cookie(args.auth_cookie),
+    return LoadOptions(
+        tls=tls, endpoint=endpoint, app_id=args.app_id, users=args.users, spawn_rate=spawn_rate, rate=args.rate,
+        duration=parse_duration(args.duration), mix=parse_mix(args.mix), auth_cookie=cookie,
         request_timeout=args.request_timeout, sink=args.sink, sink_wait=args.sink_wait, sink_record=args.sink_record,
         sink_timeout=args.sink_timeout, sink_poll=args.sink_poll, output=args.output,
         max_error_rate=parse_rate(args.max_error_rate), max_p99_ms=args.max_p99_ms, max_lost=args.max_lost,
@@ -214,16 +211,6 @@ def parse_rate(text: str) -> float:
     if not 0 <= value <= 1:
         raise OptionError(f"--max-error-rate must be from 0 to 1 (0% to 100%), got {text!r}")
     return value
-
-
-def _cookie(text: str | None) -> tuple[str, str] | None:
-    if text is None:
-        return None
-    from conformance.collector.serve import parse_auth_cookie
-    try:
-        return parse_auth_cookie(text)
-    except ValueError as exc:
-        raise OptionError(str(exc)) from None
 
 
 def _positive(value: float, name: str, integer: bool = False) -> None:
