@@ -1,5 +1,8 @@
-"""The run's settings from the options: each is checked, and each problem is one line
-(a ``pytest.UsageError``), never a traceback; the endpoint and cookie parsers certify and load share."""
+"""The run's settings from the options, each checked (a problem is one line, never a traceback); the one endpoint and cookie parser.
+
+pytest sees a problem as a ``pytest.UsageError``; certify and load catch :class:`BadOption`
+from :func:`parse_endpoint` and :func:`parse_cookie` and say it their own way.
+"""
 from __future__ import annotations
 
 import random
