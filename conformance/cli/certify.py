@@ -20,9 +20,12 @@ import sys
 import tempfile
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 import pytest
+
+from conformance.plugin.options import CERTIFY, PYTEST, shared
+from conformance.plugin.settings import BadOption, parse_cookie, parse_endpoint
 
 if TYPE_CHECKING:  # pragma: no cover
     from conformance.wire.tls import TLSOptions
@@ -36,60 +39,41 @@ REFERENCE_SINK_QUERY = "SELECT json FROM events"
 
 def pytest_args(args: argparse.Namespace, endpoint: str, app_id: str) -> list[str]:
     """The pytest command line equivalent to this certification."""
-    out = Path(args.output)
-    profiles = args.profile or ["core"]
-    argv = ["--endpoint", endpoint, "--app-id", app_id, *(f"--profile={p}" for p in profiles),
-            "--request-timeout", str(args.request_timeout),
-            f"--hypothesis-seed={args.seed}", "--conformance-report", str(out),
-            "-p", "no:cacheprovider", "-q",
-            # The suite's own asserts only guard against its bugs; rewriting them (and every
-            # other plugin's, Hypothesis's included) cost about 1 s a start wherever bytecode
-            # is not cached (PYTHONDONTWRITEBYTECODE, a fresh container).
-            "--assert=plain"]
-    if args.auth_cookie:
-        argv += ["--auth-cookie", args.auth_cookie]
-    if args.origin:
-        argv += ["--origin", args.origin]
-    if getattr(args, "network_seconds", None) is not None:
-        argv += ["--network-seconds", str(args.network_seconds)]
-    if args.websdk_version:
-        argv += ["--websdk-version", args.websdk_version]
-    if args.baseline:
-        argv += ["--baseline", args.baseline]
-    if args.sink:
-        argv += ["--sink", args.sink, "--sink-wait", str(args.sink_wait), "--sink-record", args.sink_record]
-    argv += tls_args(args)
-    summary = summary_path(args)
-    if summary:
-        argv += ["--summary-md", summary]
+    values = dict(vars(args), endpoint=endpoint, app_id=app_id, profile=args.profile or ["core"],
+                  summary_md=summary_path(args))
+    if not args.sink:  # the sink's settings mean nothing without one
+        values.update(sink_wait=None, sink_record=None)
+    for dest in ("har", "sign_key"):  # handed on absolute, as these two always were
+        if values.get(dest):
+            values[dest] = str(Path(values[dest]).resolve())
+    argv = handed_on(values)
+    argv += [f"--hypothesis-seed={args.seed}", "--conformance-report", str(Path(args.output)),
+             "-p", "no:cacheprovider", "-q",
+             # The suite's own asserts only guard against its bugs; rewriting them (and every
+             # other plugin's, Hypothesis's included) cost about 1 s a start wherever bytecode
+             # is not cached (PYTHONDONTWRITEBYTECODE, a fresh container).
+             "--assert=plain"]
     if args.collector_command:
-        argv += ["--collector-command", args.collector_command,
-                 f"--durability-seed={zlib.crc32(str(args.seed).encode()) & 0x7FFFFFFF}"]
-    argv += evidence_args(args)
-    # An empty ini file keeps the caller's pytest configuration out of the run.
+        argv.append(f"--durability-seed={zlib.crc32(str(args.seed).encode()) & 0x7FFFFFFF}")
+    # An empty ini file keeps the caller's pytest configuration out of the run; the extras
+    # come last, so that they win over what certify chose.
     return argv + ["-c", _empty_ini(), "--rootdir", str(Path.cwd())] + list(args.pytest_arg)
 
 
-def evidence_args(args: argparse.Namespace) -> list[str]:
-    """The HAR and signing options, passed on to the plugin."""
+def handed_on(values: Mapping[str, Any]) -> list[str]:
+    """Every option certify and pytest both have, as pytest arguments, where it has a
+    value: not None, False, an empty string or list (0 is a value)."""
     argv = []
-    if getattr(args, "har", None):
-        argv += ["--har", str(Path(args.har).resolve())]
-    if getattr(args, "har_body_cap", None) is not None:
-        argv += ["--har-body-cap", str(args.har_body_cap)]
-    if getattr(args, "sign_key", None):
-        argv += ["--sign-key", str(Path(args.sign_key).resolve())]
+    for option in shared(CERTIFY, PYTEST):
+        value = values.get(option.name)
+        if value is None or value is False or value == "" or value == []:
+            continue
+        flag = option.flags[0]
+        if value is True:
+            argv.append(flag)
+        else:  # --flag=value, one for each value: a value may start with "-"
+            argv += [f"{flag}={v}" for v in (value if option.action == "append" else [value])]
     return argv
-
-
-def tls_args(args: argparse.Namespace) -> list[str]:
-    """The TLS options as given, for the pytest run (it checks them)."""
-    argv = []
-    for flag, value in (("--ca-cert", args.ca_cert), ("--client-cert", args.client_cert),
-                        ("--client-key", args.client_key), ("--proxy", args.proxy)):
-        if value:
-            argv += [flag, value]
-    return argv + (["--insecure"] if args.insecure else [])
 
 
 def certify(args: argparse.Namespace) -> int:
@@ -140,9 +124,10 @@ def _target(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
         if getattr(args, "no_network", False):
             raise SystemExit("certify: --no-network is for the embedded collector; with --endpoint, "
                              "the network profile runs only when --profile network asks for it")
+        _check(parse_endpoint, args.endpoint)
+        _check(parse_cookie, args.auth_cookie)
         yield args.endpoint, args.app_id
         return
-    from conformance.collector.serve import parse_auth_cookie
     # The embedded collector is ours to set up: switch on the auth, web and network profiles
     # too (short attacks: the reference has no timeouts to measure, only starvation to show).
     extra = set() if getattr(args, "no_network", False) else {"network"}
@@ -156,10 +141,7 @@ def _target(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
         args.origin = f"http://127.0.0.1:{_free_port()}"
     args.origin = args.origin or EMBEDDED_ORIGIN
     app_id = args.app_id or EMBEDDED_APP_ID
-    try:
-        parse_auth_cookie(args.auth_cookie)
-    except ValueError as exc:
-        raise SystemExit(f"certify: {exc}") from None
+    _check(parse_cookie, args.auth_cookie)
     with tempfile.TemporaryDirectory(prefix="clickstream-reference-") as tmp:
         db_path = os.path.join(tmp, "collector.sqlite3")
         port = _free_port()
@@ -173,6 +155,15 @@ def _target(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
         args.sink = args.sink or reference_sink(db_path)
         print(f"the embedded reference collector will listen on 127.0.0.1:{port}", file=sys.stderr)
         yield f"http://127.0.0.1:{port}/collect", app_id
+
+
+def _check(parse: Callable[[str], Any], text: str | None) -> None:
+    """A bad endpoint or cookie is one line and the usage exit (4), as from pytest."""
+    try:
+        parse(text)
+    except BadOption as exc:
+        print(f"certify: {exc}", file=sys.stderr)
+        raise SystemExit(int(pytest.ExitCode.USAGE_ERROR)) from None
 
 
 def _free_port() -> int:

@@ -21,8 +21,6 @@ from typing import Sequence
 
 from conformance import __version__, catalog
 
-CERTIFY_SEED = "20261126"  # certification runs are reproducible: a fixed Hypothesis seed
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -57,6 +55,7 @@ def _add_reproduce(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_certify(sub: argparse._SubParsersAction) -> None:
+    from conformance.plugin.options import CERTIFY, add_arguments
     p = sub.add_parser(
         "certify", help="certify a collector (the embedded reference collector when no --endpoint)",
         description="Run the conformance cases against a collector and write a certification "
@@ -64,67 +63,8 @@ def _add_certify(sub: argparse._SubParsersAction) -> None:
                     "a free loopback port with a random auth cookie and an allowed web origin, "
                     "and certified in the core, auth, web, delivery and durability profiles (its "
                     "SQLite database is read back as the sink, and the suite kills and restarts it).")
-    p.add_argument("--endpoint", metavar="URL", help="collector endpoint, e.g. http://127.0.0.1:8080/collect")
-    p.add_argument("--app-id", metavar="ID", help="a registered appId (default shop_dev for the embedded collector)")
-    p.add_argument("--auth-cookie", metavar="NAME=VALUE", help="the collector's auth cookie (auth profile)")
-    p.add_argument("--origin", metavar="ORIGIN", help="an allowed web origin (web profile)")
-    p.add_argument("--profile", choices=("core", "strict", "websdk", "network", "h2"), action="append", default=None,
-                   help="core (default), strict, websdk (the real Web SDK in Chromium; set it up first with "
-                        "`clickstream-conformance setup websdk`), network (slow, idle and flooding clients "
-                        "beside a canary; on by itself for the embedded collector) or h2 (the wire cases again "
-                        "over HTTP/2; chosen by itself when an https endpoint offers h2 by ALPN); repeat to add several")
-    p.add_argument("--network-seconds", type=float, default=None, metavar="SECONDS",
-                   help="how long each network attack lasts (default 15; 3 for the embedded collector)")
-    p.add_argument("--no-network", action="store_true",
-                   help="embedded collector only: leave out the network profile it adds by itself "
-                        "(five attacks of 3 s; the quickest full certification of the other profiles)")
-    p.add_argument("--websdk-version", metavar="VERSION", help="the Web SDK version for --profile websdk")
-    p.add_argument("--request-timeout", type=float, default=10.0, metavar="SECONDS")
-    p.add_argument("--output", "-o", default="conformance-report", metavar="DIR",
-                   help="bundle directory (default ./conformance-report)")
-    p.add_argument("--baseline", metavar="FILE", help="known failures that do not break the gate")
-    p.add_argument("--sink", metavar="SPEC",
-                   help="read back what the collector stored (delivery profile): jsonl:PATH, "
-                        "sqlite:PATH?query=SQL, postgresql://...?query=SQL, http(s)://URL or command:CMD; "
-                        "see `pytest --help` for the details")
-    p.add_argument("--sink-wait", type=float, default=10.0, metavar="SECONDS",
-                   help="how long to wait for events to become visible in the sink (default 10)")
-    p.add_argument("--sink-record", default="auto", metavar="SHAPE",
-                   help="how to read the sink's records (default auto)")
-    p.add_argument("--collector-command", metavar="CMD",
-                   help="a command that runs the collector in the foreground on the endpoint's port: the "
-                        "suite starts and stops it, and with --sink kills and restarts it (durability profile)")
-    p.add_argument("--summary-md", metavar="FILE",
-                   help="append a Markdown job summary (verdict, profiles, failures with curl lines, observed "
-                        "profile) to FILE; default $GITHUB_STEP_SUMMARY when set (GitHub Actions)")
-    p.add_argument("--seed", default=CERTIFY_SEED, help=f"Hypothesis seed (default {CERTIFY_SEED})")
-    p.add_argument("--pytest-arg", action="append", default=[], metavar="ARG",
-                   help="extra argument passed to pytest (repeatable), e.g. --pytest-arg=-x")
-    _add_evidence_arguments(p)
-    _add_tls_arguments(p)
+    add_arguments(p, CERTIFY)
     p.set_defaults(func=run_certify)
-
-
-def _add_evidence_arguments(p: argparse.ArgumentParser) -> None:
-    from conformance.wire.har import DEFAULT_BODY_CAP
-    p.add_argument("--sign-key", metavar="FILE",
-                   help="sign the bundle with this Ed25519 private key (make one with `clickstream-conformance "
-                        "keygen DIR`): writes attestation.json, which `verify DIR --key PUB` checks")
-    p.add_argument("--har", metavar="FILE",
-                   help="also write every exchange as HAR 1.2 to FILE (the bundle always holds exchanges.har)")
-    p.add_argument("--har-body-cap", type=int, default=None, metavar="BYTES",
-                   help=f"bodies up to this size are kept in the HAR (default {DEFAULT_BODY_CAP}); larger ones "
-                        "are kept as size and sha256, and `reproduce` cannot re-send them")
-
-
-def _add_tls_arguments(p: argparse.ArgumentParser) -> None:
-    from conformance.wire.tls import OPTION_HELP
-    tls = p.add_argument_group("TLS and proxies", "for an https endpoint (private CAs, mutual TLS)")
-    tls.add_argument("--ca-cert", metavar="FILE", help=OPTION_HELP["ca_cert"])
-    tls.add_argument("--client-cert", metavar="FILE", help=OPTION_HELP["client_cert"])
-    tls.add_argument("--client-key", metavar="FILE", help=OPTION_HELP["client_key"])
-    tls.add_argument("--insecure", action="store_true", help=OPTION_HELP["insecure"])
-    tls.add_argument("--proxy", metavar="URL", help=OPTION_HELP["proxy"])
 
 
 def _add_serve(sub: argparse._SubParsersAction) -> None:
@@ -183,13 +123,14 @@ def _add_validate(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_load(sub: argparse._SubParsersAction) -> None:
-    from conformance.load.options import add_arguments, one_line_errors
+    from conformance.load.options import one_line_errors
+    from conformance.plugin.options import LOAD, add_arguments
     p = sub.add_parser(
         "load", help="load and soak a collector (Locust): throughput, latency, loss",
         description="Send realistic traffic (Web SDK single events, batches, base64-gzip mobile batches) "
                     "with Locust, measure throughput, latency and errors, and with --sink account for every "
                     "acknowledged event. Thresholds make it a CI gate. Needs the [load] extra (Locust).")
-    add_arguments(p)
+    add_arguments(p, LOAD)
     one_line_errors(p)
     p.set_defaults(func=run_load)
 

@@ -1,4 +1,4 @@
-"""The `load` subcommand's options, and their checks (each problem: one line, exit 4)."""
+"""The `load` subcommand's settings and their checks (each problem: one line, exit 4)."""
 from __future__ import annotations
 
 import argparse
@@ -9,13 +9,15 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
-from conformance.load.pool import DEFAULT_MIX, KIND_HELP, KINDS
-from conformance.wire.tls import OPTION_HELP as TLS_HELP
+from conformance.load.pool import DEFAULT_MIX, KINDS
+# The options are declared in the one table (conformance.plugin.options), with the
+# constants of their defaults; format_mix stays importable from here for the report.
+from conformance.plugin.options import DEFAULT_MASTER_PORT, format_mix
+from conformance.plugin.settings import BadOption, parse_cookie, parse_endpoint
 from conformance.wire.tls import TLSOptions, TLSProblem, check_options
 from conformance.wire.tls import options_from as tls_options_from
 
 USAGE_EXIT = 4
-DEFAULT_MASTER_PORT = 5557  # Locust's own default
 
 
 class OptionError(ValueError):
@@ -88,65 +90,6 @@ class LoadOptions:
         return out
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--endpoint", metavar="URL", help="collector endpoint, e.g. http://127.0.0.1:8080/collect")
-    p.add_argument("--app-id", metavar="ID", help="a registered appId")
-    p.add_argument("--users", type=int, default=10, metavar="N", help="concurrent users (default 10)")
-    p.add_argument("--spawn-rate", type=float, metavar="N",
-                   help="users started per second (default: all of them within a second)")
-    p.add_argument("--rate", type=float, metavar="REQ/S",
-                   help="cap on requests per second for the whole run (default: no cap, as fast as answered)")
-    p.add_argument("--duration", default="60s", metavar="TIME",
-                   help="how long the load runs: 90, 90s, 10m, 1h30m (default 60s; a soak is a long one)")
-    mix_help = "; ".join(f"{k}: {v}" for k, v in KIND_HELP.items())
-    p.add_argument("--mix", default=format_mix(DEFAULT_MIX), metavar="KIND=SHARE,...",
-                   help=f"the traffic, as shares (default {format_mix(DEFAULT_MIX)}). {mix_help}")
-    p.add_argument("--auth-cookie", metavar="NAME=VALUE", help="the collector's auth cookie, sent with every request")
-    p.add_argument("--request-timeout", type=float, default=10.0, metavar="SECONDS",
-                   help="time allowed for each request; longer is a timeout, an error (default 10, as the Web SDK)")
-    p.add_argument("--sink", metavar="SPEC", help="read back what the collector stored and account for every "
-                                                  "event (see `pytest --help` for the sink forms)")
-    p.add_argument("--sink-wait", type=float, default=10.0, metavar="SECONDS",
-                   help="after the run, how long to wait for every acknowledged event to appear (default 10)")
-    p.add_argument("--sink-record", default="auto", metavar="SHAPE", help="how to read the sink's records (default auto)")
-    p.add_argument("--sink-timeout", type=float, default=60.0, metavar="SECONDS",
-                   help="time allowed for one full read of the sink (default 60)")
-    p.add_argument("--sink-poll", type=float, default=0.0, metavar="SECONDS",
-                   help="also read the sink every SECONDS while the load runs, to measure delivery lag "
-                        "as it goes (default 0: only after the run)")
-    p.add_argument("--output", "-o", metavar="DIR", help="write the load report (report.html, results.json, manifest.json)")
-    p.add_argument("--max-error-rate", default="0", metavar="RATE",
-                   help="largest share of requests not answered 200, as 0.001 or 0.1%% (default 0)")
-    p.add_argument("--max-p99-ms", type=float, default=1000.0, metavar="MS",
-                   help="largest 99th percentile of latency (default 1000)")
-    p.add_argument("--max-lost", type=int, default=0, metavar="N",
-                   help="most acknowledged events the sink may miss, with --sink (default 0)")
-    p.add_argument("--workers", type=int, default=0, metavar="K",
-                   help="run a Locust master here and K local worker processes (default 0: one process)")
-    p.add_argument("--master", action="store_true", help="run only the Locust master; workers join from other machines")
-    p.add_argument("--expect-workers", type=int, default=0, metavar="K", help="with --master: start once K workers joined")
-    p.add_argument("--expect-workers-timeout", type=float, default=60.0, metavar="SECONDS",
-                   help="how long the master waits for its workers (default 60)")
-    p.add_argument("--master-bind-host", default="*", metavar="ADDR", help="with --master: interface to listen on (default all)")
-    p.add_argument("--master-bind-port", type=int, default=DEFAULT_MASTER_PORT, metavar="PORT",
-                   help=f"with --master: port to listen on (default {DEFAULT_MASTER_PORT})")
-    p.add_argument("--worker", action="store_true",
-                   help="run a Locust worker that takes its settings from the master at --master-host")
-    p.add_argument("--master-host", default=None, metavar="HOST", help="with --worker: the master's address")
-    p.add_argument("--master-port", type=int, default=DEFAULT_MASTER_PORT, metavar="PORT",
-                   help=f"with --worker: the master's port (default {DEFAULT_MASTER_PORT})")
-    p.add_argument("--seed", type=int, metavar="N", help="seed of the body pool (default random; recorded in the report)")
-    p.add_argument("--pool", type=int, default=100, metavar="N", dest="pool_events",
-                   help="distinct events drawn for the body pool before the clock starts (default 100)")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="no live progress line")
-    tls = p.add_argument_group("TLS and proxies", "for an https endpoint; the same options as the suite's")
-    tls.add_argument("--ca-cert", metavar="FILE", help=TLS_HELP["ca_cert"])
-    tls.add_argument("--client-cert", metavar="FILE", help=TLS_HELP["client_cert"])
-    tls.add_argument("--client-key", metavar="FILE", help=TLS_HELP["client_key"])
-    tls.add_argument("--insecure", action="store_true", help=TLS_HELP["insecure"])
-    tls.add_argument("--proxy", metavar="URL", help=TLS_HELP["proxy"])
-
-
 def one_line_errors(parser: argparse.ArgumentParser) -> None:
     """Make argparse's own errors (unknown option, not a number) one line and exit 4."""
     def error(message: str) -> NoReturn:
@@ -162,15 +105,11 @@ def options_from_args(args: argparse.Namespace) -> LoadOptions:
     endpoint = args.endpoint
     if not endpoint:
         raise OptionError("--endpoint URL is required (or --worker --master-host HOST)")
-    parts = urlsplit(endpoint)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise OptionError(f"--endpoint must be an http(s) URL like http://127.0.0.1:8080/collect, got {endpoint!r}")
-    if parts.query or parts.fragment:
-        raise OptionError(f"--endpoint must not carry a query or fragment (the load adds appId and the rest), got {endpoint!r}")
     try:
-        parts.port
-    except ValueError:
-        raise OptionError(f"--endpoint has a bad port: {endpoint!r}") from None
+        parse_endpoint(endpoint)
+        cookie = parse_cookie(args.auth_cookie)
+    except BadOption as exc:
+        raise OptionError(str(exc)) from None
     if not args.app_id:
         raise OptionError("--app-id ID is required (an appId registered on the collector)")
     _positive(args.users, "--users", integer=True)
@@ -195,9 +134,9 @@ def options_from_args(args: argparse.Namespace) -> LoadOptions:
         check_options(tls, endpoint)
     except TLSProblem as exc:
         raise OptionError(str(exc)) from None
-    return LoadOptions(tls=tls, 
-        endpoint=endpoint, app_id=args.app_id, users=args.users, spawn_rate=spawn_rate, rate=args.rate,
-        duration=parse_duration(args.duration), mix=parse_mix(args.mix), auth_cookie=_cookie(args.auth_cookie),
+    return LoadOptions(
+        tls=tls, endpoint=endpoint, app_id=args.app_id, users=args.users, spawn_rate=spawn_rate, rate=args.rate,
+        duration=parse_duration(args.duration), mix=parse_mix(args.mix), auth_cookie=cookie,
         request_timeout=args.request_timeout, sink=args.sink, sink_wait=args.sink_wait, sink_record=args.sink_record,
         sink_timeout=args.sink_timeout, sink_poll=args.sink_poll, output=args.output,
         max_error_rate=parse_rate(args.max_error_rate), max_p99_ms=args.max_p99_ms, max_lost=args.max_lost,
@@ -262,10 +201,6 @@ def parse_mix(text: str) -> dict[str, int]:
     return mix
 
 
-def format_mix(mix: dict[str, int]) -> str:
-    return ",".join(f"{k}={v}" for k, v in mix.items() if v)
-
-
 def parse_rate(text: str) -> float:
     """'0', '0.001' or '0.1%' -> a fraction from 0 to 1."""
     spec = str(text).strip()
@@ -276,16 +211,6 @@ def parse_rate(text: str) -> float:
     if not 0 <= value <= 1:
         raise OptionError(f"--max-error-rate must be from 0 to 1 (0% to 100%), got {text!r}")
     return value
-
-
-def _cookie(text: str | None) -> tuple[str, str] | None:
-    if text is None:
-        return None
-    from conformance.collector.serve import parse_auth_cookie
-    try:
-        return parse_auth_cookie(text)
-    except ValueError as exc:
-        raise OptionError(str(exc)) from None
 
 
 def _positive(value: float, name: str, integer: bool = False) -> None:
@@ -299,5 +224,5 @@ def _port(value: int, name: str) -> None:
         raise OptionError(f"{name} must be a port from 1 to 65535, got {value}")
 
 
-__all__ = ["LoadOptions", "OptionError", "add_arguments", "options_from_args", "one_line_errors",
+__all__ = ["LoadOptions", "OptionError", "options_from_args", "one_line_errors",
            "parse_duration", "parse_mix", "parse_rate", "format_mix", "USAGE_EXIT"]

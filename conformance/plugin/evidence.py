@@ -1,8 +1,9 @@
 """The plugin's evidence outputs beside the bundle: the HAR file and the signing key.
 
-Options: ``--har FILE`` (every exchange as HAR 1.2; the bundle always holds one as
-exchanges.har), ``--har-body-cap BYTES`` and ``--sign-key FILE`` (an Ed25519 key from
-`clickstream-conformance keygen`: the bundle gets a signed attestation.json).
+Options (declared in ``conformance.plugin.options``): ``--har FILE`` (every exchange as
+HAR 1.2; the bundle always holds one as exchanges.har), ``--har-body-cap BYTES`` and
+``--sign-key FILE`` (an Ed25519 key from `clickstream-conformance keygen`: the bundle gets
+a signed attestation.json).
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any, Sequence
 
 import pytest
 
-from conformance.wire.har import DEFAULT_BODY_CAP, HarLog
+from conformance.wire.har import HarLog
 
 
 @dataclass
@@ -23,19 +24,6 @@ class EvidenceFiles:
     har_path: Path | None
     signing_key: Any = None
     key_id: str | None = None
-
-
-def add_options(parser: pytest.Parser) -> None:
-    group = parser.getgroup("clickstream-evidence", "Clickstream conformance: evidence files and signing")
-    group.addoption("--har", metavar="FILE",
-                    help="also write every exchange of the run as HAR 1.2 to FILE (opens in a browser's "
-                         "devtools; the bundle always holds it as exchanges.har)")
-    group.addoption("--har-body-cap", type=int, default=DEFAULT_BODY_CAP, metavar="BYTES",
-                    help=f"keep request and response bodies up to this size in the HAR; larger ones are kept "
-                         f"as their size and sha256 (default {DEFAULT_BODY_CAP})")
-    group.addoption("--sign-key", metavar="FILE",
-                    help="an Ed25519 private key (from `clickstream-conformance keygen DIR`): the bundle gets "
-                         "attestation.json, a signed in-toto statement over its files and verdict")
 
 
 def from_options(config: pytest.Config, secrets: Sequence[str]) -> EvidenceFiles:

@@ -1,9 +1,13 @@
-"""The run's settings from the options: each is checked, and each problem is one line
-(a ``pytest.UsageError``), never a traceback."""
+"""The run's settings from the options, each checked (a problem is one line, never a traceback); the one endpoint and cookie parser.
+
+pytest sees a problem as a ``pytest.UsageError``; certify and load catch :class:`BadOption`
+from :func:`parse_endpoint` and :func:`parse_cookie` and say it their own way.
+"""
 from __future__ import annotations
 
 import random
-from typing import Any
+import re
+from typing import Any, Callable, TypeVar
 from urllib.parse import urlsplit
 
 import pytest
@@ -11,20 +15,68 @@ import pytest
 from conformance.target import Settings
 from conformance.wire.exchange import redact
 
+# RFC 6265: a cookie-name is an HTTP token; a cookie-value is cookie-octets (printable
+# ASCII but space, DQUOTE, comma, semicolon and backslash), optionally in one pair of DQUOTEs.
+_COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_COOKIE_VALUE = re.compile(r'("?)[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]+\1')
 
-def settings_from_options(config: pytest.Config) -> Settings:
-    """Validate the options; each problem is one clear line, never a traceback."""
-    endpoint = config.getoption("endpoint")
-    parts = urlsplit(endpoint)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise pytest.UsageError(f"--endpoint must be an http(s) URL like http://127.0.0.1:8080/collect, got {endpoint!r}")
+
+class BadOption(ValueError):
+    """A bad --endpoint or --auth-cookie; the message is the one line the user sees, and
+    never holds the cookie's value."""
+
+
+def parse_endpoint(endpoint: str) -> str:
+    """The endpoint, checked: an http(s) URL with a host and a good port, no query or fragment."""
+    try:
+        parts = urlsplit(endpoint)
+    except ValueError:  # a bracketed host that is no IPv6 address
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise BadOption(f"--endpoint must be an http(s) URL like http://127.0.0.1:8080/collect, got {endpoint!r}")
     if parts.query or parts.fragment:
-        raise pytest.UsageError(f"--endpoint must not carry a query or fragment (the cases add appId and "
-                                f"the rest), got {endpoint!r}")
+        raise BadOption(f"--endpoint must not carry a query or fragment (the suite adds appId and "
+                        f"the rest), got {endpoint!r}")
     try:
         parts.port
     except ValueError:
-        raise pytest.UsageError(f"--endpoint has a bad port: {endpoint!r}") from None
+        raise BadOption(f"--endpoint has a bad port: {endpoint!r}") from None
+    return endpoint
+
+
+def parse_cookie(text: str | None) -> tuple[str, str] | None:
+    """NAME=VALUE -> (name, value), by RFC 6265's rules; None when not given. The value is
+    kept as given (quotes and all): it is what goes on the wire."""
+    if text is None:
+        return None
+    name, sep, value = text.partition("=")
+    name = name.strip(" \t")
+    if not sep or not name or value.strip('"') == "":
+        raise BadOption("--auth-cookie must look like NAME=VALUE")
+    if not _COOKIE_NAME.fullmatch(name):
+        raise BadOption(f"--auth-cookie: {name!r} is not a valid cookie name (letters, digits and "
+                        "!#$%&'*+-.^_`|~ only)")
+    if not _COOKIE_VALUE.fullmatch(value):
+        raise BadOption("--auth-cookie: the value holds characters a cookie cannot carry (spaces, quotes, "
+                        "commas, semicolons, backslashes, control or non-ASCII characters); one pair of "
+                        "double quotes around it is allowed")
+    return name, value
+
+
+T = TypeVar("T")
+
+
+def _checked(parse: Callable[[Any], T], text: Any) -> T:
+    """pytest's form of a bad option: a UsageError, one line."""
+    try:
+        return parse(text)
+    except BadOption as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def settings_from_options(config: pytest.Config) -> Settings:
+    """Validate the options; each problem is one clear line, never a traceback."""
+    endpoint = _checked(parse_endpoint, config.getoption("endpoint"))
     app_id = config.getoption("app_id")
     if not app_id:
         raise pytest.UsageError("--app-id ID is required with --endpoint (an appId registered on the collector)")
@@ -38,7 +90,7 @@ def settings_from_options(config: pytest.Config) -> Settings:
     if not shrink_budget >= 0:
         raise pytest.UsageError(f"--conformance-shrink-budget must be 0 or more seconds, got {shrink_budget}")
     profiles = {"core"}
-    cookie = parse_cookie(config.getoption("auth_cookie"))
+    cookie = _checked(parse_cookie, config.getoption("auth_cookie"))
     if cookie:
         profiles.add("auth")
     origin = config.getoption("origin")
@@ -167,15 +219,6 @@ def sink_settings(config: pytest.Config) -> dict[str, Any]:
     except SinkError as exc:
         raise pytest.UsageError(f"--sink: {exc}") from None
     return {"sink": sink, "sink_wait": wait, "record_shape": shape, "sink_secrets": tuple(sink.secrets)}
-
-
-def parse_cookie(text: str | None) -> tuple[str, str] | None:
-    if text is None:
-        return None
-    name, sep, value = text.partition("=")
-    if not sep or not name.strip() or not value:
-        raise pytest.UsageError("--auth-cookie must look like NAME=VALUE")
-    return name.strip(), value
 
 
 def redacted_options(config: pytest.Config, settings: Settings) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 from urllib.parse import urlsplit
 
 __all__ = ["TLSOptions", "TLSProblem", "TLS_NOT_VERIFIED", "client_context", "open_socket",
-           "options_from", "check_options", "explain", "session_facts", "run_record", "summary", "OPTION_HELP"]
+           "options_from", "check_options", "explain", "session_facts", "run_record", "summary"]
 
 TLS_NOT_VERIFIED = "TLS not verified"
 PROXY_ENV = ("HTTPS_PROXY", "https_proxy")
@@ -352,18 +352,6 @@ def _der_item(der: bytes, offset: int) -> tuple[int, int, int]:
     if start + length > len(der):
         raise ValueError("truncated DER certificate")
     return tag, start, start + length
-
-
-# The help text of each option, shared by the plugin, certify and load.
-OPTION_HELP = {
-    "ca_cert": "a PEM file of CA certificates to trust besides the system's (a private CA's, for an "
-               "https endpoint whose certificate it signed)",
-    "client_cert": "mutual TLS: the client certificate (PEM) to present; with --client-key, or holding the key",
-    "client_key": "mutual TLS: the private key (PEM, unencrypted) of --client-cert; only its path is recorded",
-    "insecure": "do not verify the server's certificate at all (for a test set-up only): every report and "
-                "the verdict then say \"TLS not verified\"",
-    "proxy": "send through this HTTP CONNECT proxy, http://HOST:PORT (default: $HTTPS_PROXY)",
-}
 
 
 def client_context(options: TLSOptions | None = None,
