@@ -20,6 +20,7 @@ import sys
 from typing import Sequence
 
 from conformance import __version__, catalog
+from conformance.cli.setup import add_setup
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     _add_certify(sub)
     _add_serve(sub)
-    _add_setup(sub)
+    add_setup(sub)
     req = sub.add_parser("requirements", help="print the requirement catalog")
     req.add_argument("--profile", choices=catalog.PROFILES, help="only this profile's requirements")
     req.set_defaults(func=run_requirements)
@@ -74,43 +75,6 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
                                    "that stores what it accepts in SQLite.")
     add_serve_arguments(p)
     p.set_defaults(func=run_serve)
-
-
-def _add_setup(sub: argparse._SubParsersAction) -> None:
-    from conformance.engines.websdk import DEFAULT_VERSION, PACKAGE
-    p = sub.add_parser("setup", help="install what an optional profile needs (websdk)",
-                       description=f"websdk: install {PACKAGE} from the npm registry into a cache directory "
-                                   "($CLICKSTREAM_CONFORMANCE_CACHE, else ~/.cache/clickstream-conformance), "
-                                   "bundle it for the browser, and find the system Chromium. Exit 4 when npm, "
-                                   "Chromium or the browser driver is missing.")
-    p.add_argument("what", choices=("websdk",), help="what to set up")
-    p.add_argument("--websdk-version", default=DEFAULT_VERSION, metavar="VERSION",
-                   help=f"the {PACKAGE} version to install (default {DEFAULT_VERSION}, the captured one)")
-    p.set_defaults(func=run_setup)
-
-
-def run_setup(args: argparse.Namespace) -> int:
-    from conformance.engines import websdk
-    found, missing = {}, []
-    for name, check in (("npm", websdk.find_npm), ("chromium", websdk.find_chromium), ("driver", websdk.check_driver)):
-        try:
-            found[name] = check()
-        except websdk.SetupError as exc:
-            missing.append(str(exc))
-    done = None
-    try:
-        done = None if missing else websdk.setup(websdk.check_version(args.websdk_version))
-    except websdk.SetupError as exc:
-        missing.append(str(exc))
-    if done is None:  # every problem at once, so one round of installs fixes them
-        for problem in missing:
-            print(f"setup websdk: {problem}", file=sys.stderr)
-        return 4
-    chromium, driver = found["chromium"], found["driver"]
-    print(f"{websdk.PACKAGE} {done.version} bundled at {done.bundle} (esbuild {done.esbuild})")
-    print(f"Chromium: {chromium}; driver: playwright {driver}")
-    print("ready: pytest --endpoint URL --app-id ID --origin ORIGIN --profile websdk")
-    return 0
 
 
 def _add_validate(sub: argparse._SubParsersAction) -> None:
