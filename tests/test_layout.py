@@ -157,7 +157,8 @@ def test_the_reports_never_load_the_sending_side() -> None:
     """Transitively too: what reports/ imports must not pull in the client or the target."""
     loaded = loaded_after_importing([module_name(path) for path in sources("reports")])
     assert "conformance.reports.html" in loaded
-    assert sorted(m for m in loaded if sends(m)) == []
+    sending = sorted(m for m in loaded if sends(m))
+    assert sending == [], f"importing reports/ loaded {sending}"
 
 
 def test_the_cases_import_nothing_of_the_plugin_or_the_cli() -> None:
@@ -169,7 +170,8 @@ def test_the_cases_import_nothing_of_the_plugin_or_the_cli() -> None:
 def test_the_cases_never_load_the_plugin_or_the_cli() -> None:
     loaded = loaded_after_importing([module_name(path) for path in sources("conformance/cases")])
     assert "conformance.cases.status" in loaded
-    assert sorted(m for m in loaded if within(m, "conformance.plugin") or within(m, "conformance.cli")) == []
+    door = sorted(m for m in loaded if within(m, "conformance.plugin") or within(m, "conformance.cli"))
+    assert door == [], f"importing the cases loaded {door}"
 
 
 def test_nothing_imports_the_bare_names_strategies_or_reports() -> None:
