@@ -12,7 +12,6 @@ import importlib.util
 import json
 import subprocess
 import sys
-import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -22,7 +21,7 @@ import pytest
 from conformance.collector.server import CollectorConfig, RunningCollector, server_tls_context
 from tests.connect_proxy import ConnectProxy
 from tests.kill.suite import APP_ID, run_suite, suite_command
-from tests.nginx_passthrough import Sink, TEMP_DIRS, find_nginx, free_port, nginx_conf, stop_nginx, wait_until_listening
+from tests.nginx_passthrough import ServerTLS, Sink, free_port, nginx_conf, nginx_or_skip, nginx_running
 
 trustme = pytest.importorskip("trustme", reason="the TLS self-tests make their certificates with trustme")
 
@@ -187,31 +186,14 @@ def test_tls_and_plain_http_mixed_up_are_named(pki: PKI, tmp_path: Path, no_env_
 def nginx_mtls(pki: PKI, tmp_path: Path) -> Iterator[str]:
     """Debian's nginx pass-through collector behind `ssl` with `ssl_verify_client on`
     (clients need a certificate the test CA signed); yields its https /collect URL."""
-    nginx = find_nginx()
-    if nginx is None:
-        pytest.skip("nginx is not installed (apt-get install nginx)")
+    nginx = nginx_or_skip()
     workdir = tmp_path / "nginx"
-    for name in TEMP_DIRS:
-        (workdir / f"{name}_temp").mkdir(parents=True, exist_ok=True)
+    workdir.mkdir()
     port = free_port()
     with Sink(workdir / "sink.jsonl") as sink:
-        listen = f"listen 127.0.0.1:{port};"
-        conf = nginx_conf(workdir, port, sink.port)
-        assert listen in conf
-        conf = conf.replace(listen, textwrap.dedent(f"""\
-            listen 127.0.0.1:{port} ssl;
-                    ssl_certificate {pki.cert};
-                    ssl_certificate_key {pki.key};
-                    ssl_client_certificate {pki.ca};
-                    ssl_verify_client on;"""))
-        (workdir / "nginx.conf").write_text(conf)
-        process = subprocess.Popen([nginx, "-p", str(workdir), "-c", str(workdir / "nginx.conf")],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        try:
-            wait_until_listening(port, process)
+        conf = nginx_conf(workdir, port, sink.port, tls=ServerTLS(pki.cert, pki.key, client_ca=pki.ca))
+        with nginx_running(nginx, workdir, conf, port):
             yield f"https://127.0.0.1:{port}/collect"
-        finally:
-            stop_nginx(process)
 
 
 def test_nginx_mutual_tls_passes_with_a_client_certificate(nginx_mtls: str, pki: PKI, tmp_path: Path,
