@@ -25,7 +25,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -34,6 +33,7 @@ from typing import Iterator
 
 import pytest
 
+from tests.background import ServedInThread
 from tests.deployed_record import RecordFile, deployed_record
 
 APP_ID = "shop_dev"
@@ -169,7 +169,7 @@ class SinkServer(ThreadingHTTPServer):
         self.records = records
 
 
-class Sink:
+class Sink(ServedInThread):
     """The ThreadingHTTPServer on 127.0.0.1, port 0, in a background thread, appending
     to the JSON-lines file ``path``."""
 
@@ -177,24 +177,13 @@ class Sink:
         self.path = path
         self.records = RecordFile(path)
         try:
-            self.server = SinkServer(self.records)
+            super().__init__(SinkServer(self.records), name="nginx-sink")
         except BaseException:
             self.records.close()
             raise
-        self.thread = threading.Thread(target=self.server.serve_forever, name="nginx-sink", daemon=True)
-
-    @property
-    def port(self) -> int:
-        return self.server.server_address[1]
-
-    def __enter__(self) -> "Sink":
-        self.thread.start()
-        return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)
+        super().__exit__(*exc_info)
         self.records.close()
 
 

@@ -19,6 +19,7 @@ from typing import Iterator, Sequence
 import pytest
 
 from conformance.collector.server import CollectorConfig, RunningCollector, server_tls_context
+from tests.background import ServedInThread
 from tests.connect_proxy import ConnectProxy
 from tests.kill.suite import APP_ID, run_suite, suite_command
 from tests.nginx_passthrough import ServerTLS, Sink, free_port, nginx_conf, nginx_or_skip, nginx_running
@@ -310,7 +311,6 @@ def test_a_tls_connection_closed_while_idle_is_not_reused(pki: PKI) -> None:
     the next request sees the close before sending and goes on a fresh connection, not
     as a retry after a failed one (session tickets alone leave a connection usable)."""
     import ssl
-    import threading
     import time
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -331,18 +331,12 @@ def test_a_tls_connection_closed_while_idle_is_not_reused(pki: PKI) -> None:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), CloseAfterAnswer)
     server.socket = server_tls_context(str(pki.cert), str(pki.key)).wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        url = f"https://127.0.0.1:{server.server_address[1]}/collect"
+    with ServedInThread(server) as served:
+        url = f"https://127.0.0.1:{served.port}/collect"
         with Client(url, 3, tls=TLSOptions(ca_cert=str(pki.ca))) as client:
             exchanges = []
             for _ in range(3):
                 exchanges.append(client.send("GET", case="idle"))
                 time.sleep(0.2)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
     assert [(ex.status, ex.retried) for ex in exchanges] == [(200, False)] * 3, exchanges
     assert isinstance(server.socket, ssl.SSLSocket)
