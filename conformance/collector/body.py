@@ -201,24 +201,24 @@ def event_problem(event: Any) -> str | None:
             return f"field {name} must be an integer"
         if name in event and not INT32_MIN <= event[name] <= INT32_MAX:
             return f"field {name} does not fit a 32-bit integer"
-    return _items_problem(event) or _user_problem(event) or _attributes_problem(event)
-
-
-def _items_problem(event: dict) -> str | None:
-    if "items" not in event:
-        return None
-    items = event["items"]
-    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-        return "field items must be an array of objects"
-    if len(items) > MAX_ITEMS:
-        return f"has {len(items)} items (at most {MAX_ITEMS})"
+    for name, shape_problem, most, entries in CONTAINERS:
+        if name not in event:
+            continue
+        problem = shape_problem(event[name])
+        if problem:
+            return problem
+        if len(event[name]) > most:
+            return f"has {len(event[name])} {entries}"
     return None
 
 
-def _user_problem(event: dict) -> str | None:
-    if "user" not in event:
-        return None
-    user = event["user"]
+def _items_shape(items: Any) -> str | None:
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        return "field items must be an array of objects"
+    return None
+
+
+def _user_shape(user: Any) -> str | None:
     if not isinstance(user, dict):
         return "field user must be an object"
     for name, attribute in user.items():
@@ -227,20 +227,20 @@ def _user_problem(event: dict) -> str | None:
         stamp = attribute.get("set_timestamp", 0)
         if not _is_int(stamp) or not INT64_MIN <= stamp <= INT64_MAX:
             return f"user attribute {name!r} has a set_timestamp that is not a millisecond integer"
-    if len(user) > MAX_USER_ATTRIBUTES:
-        return f"has {len(user)} user attributes (at most {MAX_USER_ATTRIBUTES})"
     return None
 
 
-def _attributes_problem(event: dict) -> str | None:
-    if "attributes" not in event:
-        return None
-    attributes = event["attributes"]
-    if not isinstance(attributes, dict):
-        return "field attributes must be an object"
-    if len(attributes) > MAX_CUSTOM_ATTRIBUTES:
-        return f"has {len(attributes)} custom attributes (far past the limit of 500)"
-    return None
+def _attributes_shape(attributes: Any) -> str | None:
+    return None if isinstance(attributes, dict) else "field attributes must be an object"
+
+
+# An event's containers, checked in this order: the field, what is wrong with its
+# shape, and how many entries it may hold, with how a refusal names them.
+CONTAINERS = (
+    ("items", _items_shape, MAX_ITEMS, f"items (at most {MAX_ITEMS})"),
+    ("user", _user_shape, MAX_USER_ATTRIBUTES, f"user attributes (at most {MAX_USER_ATTRIBUTES})"),
+    ("attributes", _attributes_shape, MAX_CUSTOM_ATTRIBUTES, "custom attributes (far past the limit of 500)"),
+)
 
 
 def _event_json(event: dict) -> str:
