@@ -17,7 +17,6 @@ more with 2 workers than with one.
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import os
@@ -31,6 +30,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # tests/ is not installed: its nginx helpers
 
+from script_options import number_options  # noqa: E402
 from tests.nginx_passthrough import find_nginx, free_port, launch_nginx, nginx_listen, nginx_main_conf  # noqa: E402
 
 MIXES = ("single=100", "single=70,batch=20,gzip=10")
@@ -75,11 +75,8 @@ def bare(port: int, mix: str, seconds: int, users: int, workers: int, work: Path
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=6)
-    parser.add_argument("--users", type=int, default=20)
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per row; the median is shown")
-    args = parser.parse_args()
+    args = number_options(__doc__, {"seconds": (6, None), "users": (20, None),
+                                    "rounds": (3, "alternating rounds per row; the median is shown")})
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; {args.seconds} s runs, {args.users} users")
     with tempfile.TemporaryDirectory(prefix="load-speed-") as tmp:
         work = Path(tmp)
