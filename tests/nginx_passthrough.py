@@ -16,6 +16,10 @@ server does when its stream fails). Read it back with ``--sink jsonl:PATH``.
 
 Everything nginx writes (pid, logs, request-body temp files) stays in a temp directory;
 it runs in the foreground (``daemon off``) as our child and listens on 127.0.0.1 only.
+
+The nginx pieces here serve every nginx the self-tests and benchmarks start: the config
+frame (``nginx_main_conf``), the listen and TLS lines (``nginx_listen``), and starting
+it (``launch_nginx``, ``nginx_running``); so do the port and process helpers.
 """
 from __future__ import annotations
 
@@ -42,8 +46,8 @@ TEMP_DIRS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
 
 
 def nginx_temp_paths(workdir: Path) -> str:
-    """Make nginx's temp folders inside ``workdir`` and return the conf lines that use
-    them, and, as root, ``user root;`` so the workers may write request bodies there."""
+    """Make nginx's temp folders inside ``workdir`` and return the conf lines that use them
+    (``nginx_user`` gives the ``user root;`` that lets the workers write there as root)."""
     for name in TEMP_DIRS:
         (workdir / f"{name}_temp").mkdir(parents=True, exist_ok=True)
     return "\n".join(f"    {name}_temp_path {workdir / (name + '_temp')};" for name in TEMP_DIRS)

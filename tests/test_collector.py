@@ -52,7 +52,7 @@ def post(session, collector, body: bytes, query: str = f"appId={h.APP_ID}",
     return session.post(f"{collector.url}?{query}", data=body, headers=all_headers, timeout=15)
 
 
-def preflight(collector, origin: str, request_headers: str | None = None) -> tuple[int, dict]:
+def preflight(collector: RunningCollector, origin: str, request_headers: str | None = None) -> tuple[int, dict]:
     """A browser's CORS preflight for a POST to /collect: (status, headers)."""
     asked = {"Access-Control-Request-Headers": request_headers} if request_headers else {}
     status, headers, _ = h.http_request(collector.url, "OPTIONS", "/collect", None, {
