@@ -9,7 +9,6 @@ figures (time per case, restarts, events acknowledged) come from results.json.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shlex
@@ -21,6 +20,7 @@ import time
 from pathlib import Path
 
 from conformance.cli.certify import reference_sink
+from script_options import number_options
 
 APP = "shop_dev"
 
@@ -52,10 +52,7 @@ def durability_run(work: Path, kills: int) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kills", type=int, default=3, help="kills per signal (default 3, as the suite)")
-    parser.add_argument("--rounds", type=int, default=1)
-    args = parser.parse_args()
+    args = number_options(__doc__, {"kills": (3, "kills per signal (default 3, as the suite)"), "rounds": (1, None)})
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
     for round_ in range(1, args.rounds + 1):
         with tempfile.TemporaryDirectory(prefix="durability-bench-") as tmp:

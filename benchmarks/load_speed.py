@@ -17,54 +17,36 @@ more with 2 workers than with one.
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import os
-import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # tests/ is not installed: its nginx helpers
+
+from script_options import number_options  # noqa: E402
+from tests.nginx_passthrough import find_nginx, free_port, launch_nginx, nginx_listen, nginx_main_conf  # noqa: E402
+
 MIXES = ("single=100", "single=70,batch=20,gzip=10")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start_nginx(work: Path) -> tuple[subprocess.Popen, int]:
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    nginx = find_nginx()
+    if nginx is None:
+        raise SystemExit("nginx is not installed (apt-get install nginx)")
     port = free_port()
-    for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (work / f"{name}_temp").mkdir(parents=True, exist_ok=True)
-    temp = "\n".join(f"{n}_temp_path {work / (n + '_temp')};" for n in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-    user = "user root;" if os.geteuid() == 0 else ""
-    (work / "nginx.conf").write_text(f"""{user}
-daemon off; worker_processes 1; pid {work / 'nginx.pid'}; error_log {work / 'error.log'} warn;
-events {{ worker_connections 1024; }}
-http {{ access_log off; {temp} client_max_body_size 1m; keepalive_requests 1000000;
-  server {{ listen 127.0.0.1:{port}; location = /collect {{ return 200; }} }} }}
-""")
-    process = subprocess.Popen([nginx, "-p", str(work), "-c", str(work / "nginx.conf")],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return process, port
-        except OSError:
-            time.sleep(0.05)
-    process.kill()
-    raise SystemExit("nginx did not start")
+    conf = nginx_main_conf(work, f"""
+    client_max_body_size 1m;
+    keepalive_requests 1000000;
+    server {{ {nginx_listen(port)} location = /collect {{ return 200; }} }}""",
+                           error_level="warn", worker_connections=1024, access_log=False)
+    return launch_nginx(nginx, work, conf, port), port
 
 
 def ours(port: int, mix: str, seconds: int, users: int, workers: int, work: Path) -> float:
@@ -93,11 +75,8 @@ def bare(port: int, mix: str, seconds: int, users: int, workers: int, work: Path
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=6)
-    parser.add_argument("--users", type=int, default=20)
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per row; the median is shown")
-    args = parser.parse_args()
+    args = number_options(__doc__, {"seconds": (6, None), "users": (20, None),
+                                    "rounds": (3, "alternating rounds per row; the median is shown")})
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; {args.seconds} s runs, {args.users} users")
     with tempfile.TemporaryDirectory(prefix="load-speed-") as tmp:
         work = Path(tmp)

@@ -9,7 +9,6 @@ reference collector stores them) into each local kind of sink, then times
 """
 from __future__ import annotations
 
-import argparse
 import gzip
 import json
 import os
@@ -27,6 +26,7 @@ import pytest  # noqa: E402  (only for the postgres helper's skip)
 
 from conformance.engines.sinks import events_in, open_sink  # noqa: E402
 from conformance.strategies import encode_base64_gzip  # noqa: E402
+from script_options import number_options  # noqa: E402
 from tests.test_sinks import Served, reference_store, start_postgres  # noqa: E402
 
 EVENT_TYPES = ("_page_view", "_user_engagement", "add_to_cart", "button_click", "_session_start")
@@ -82,11 +82,8 @@ def timed(spec: str, rounds: int) -> tuple[int, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=100_000)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--batch", type=int, default=100, help="events a request (deployed records, sqlite)")
-    args = parser.parse_args()
+    args = number_options(__doc__, {"events": (100_000, None), "rounds": (3, None),
+                                    "batch": (100, "events a request (deployed records, sqlite)")})
 
     rng = random.Random(1)
     events = [realistic_event(rng, n) for n in range(args.events)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Callable
 
 from conformance.reports.attestation import check_attestation
 from conformance.reports.bundle import MANIFEST, bundle_files, verify_bundle
@@ -14,31 +15,26 @@ DEFAULT_COMPARISON = "conformance-comparison.html"
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
-    """Add `verify` and `compare` to the clickstream-conformance command."""
-    verify = subparsers.add_parser(
-        "verify", help="check that a certification bundle is untouched",
-        description="Check every file of a certification bundle against its manifest.json. "
-                    "Exit 0 when untouched, 1 when a file was changed, removed or added, "
-                    "2 when DIR is not a bundle.")
+    """Add `verify`, `keygen` and `compare` to the clickstream-conformance command."""
+    verify = _command(subparsers, "verify", run_verify, "check that a certification bundle is untouched",
+                      "Check every file of a certification bundle against its manifest.json. "
+                      "Exit 0 when untouched, 1 when a file was changed, removed or added, "
+                      "2 when DIR is not a bundle.")
     verify.add_argument("directory", metavar="DIR", type=Path, help="the bundle directory")
     verify.add_argument("--key", metavar="PUB", type=Path,
                         help="the signer's Ed25519 public key (PEM): also check attestation.json's signature, "
                              "so a bundle whose files and manifest were both rewritten is caught; exit 1 when the "
                              "bundle is unsigned or signed by another key")
-    verify.set_defaults(func=run_verify)
-    keygen = subparsers.add_parser(
-        "keygen", help="make an Ed25519 key pair for signing certification bundles",
-        description="Write conformance-signing.key (the private key, mode 0600: give it to certify "
-                    "--sign-key) and conformance-signing.pub (the public key: give it to whoever checks "
-                    "your bundles with verify --key) into DIR. Existing keys are never overwritten.")
+    keygen = _command(subparsers, "keygen", run_keygen, "make an Ed25519 key pair for signing certification bundles",
+                      "Write conformance-signing.key (the private key, mode 0600: give it to certify "
+                      "--sign-key) and conformance-signing.pub (the public key: give it to whoever checks "
+                      "your bundles with verify --key) into DIR. Existing keys are never overwritten.")
     keygen.add_argument("directory", metavar="DIR", type=Path, help="where to write the key pair")
-    keygen.set_defaults(func=run_keygen)
-    compare = subparsers.add_parser(
-        "compare", help="put several bundles side by side",
-        description="Write one HTML page with the requirement matrix of several bundles, "
-                    "one column per collector. A bundle that fails `verify` is shown as "
-                    "UNVERIFIED in place of its verdict, and the command exits 1 unless "
-                    "--allow-unverified is given.")
+    compare = _command(subparsers, "compare", run_compare, "put several bundles side by side",
+                       "Write one HTML page with the requirement matrix of several bundles, "
+                       "one column per collector. A bundle that fails `verify` is shown as "
+                       "UNVERIFIED in place of its verdict, and the command exits 1 unless "
+                       "--allow-unverified is given.")
     compare.add_argument("directories", metavar="DIR", type=Path, nargs="+", help="bundle directories")
     compare.add_argument("--output", "-o", metavar="FILE.html", type=Path, default=Path(DEFAULT_COMPARISON),
                          help=f"where to write the page (default {DEFAULT_COMPARISON})")
@@ -48,7 +44,14 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     compare.add_argument("--allow-unverified", action="store_true",
                          help="exit 0 even when a bundle fails verification (its column stays marked "
                               "UNVERIFIED, with no verdict)")
-    compare.set_defaults(func=run_compare)
+
+
+def _command(subparsers: argparse._SubParsersAction, name: str, run: Callable[[argparse.Namespace], int],
+             summary: str, description: str) -> argparse.ArgumentParser:
+    """A subcommand that ``run`` carries out."""
+    parser = subparsers.add_parser(name, help=summary, description=description)
+    parser.set_defaults(func=run)
+    return parser
 
 
 def run_verify(args: argparse.Namespace) -> int:

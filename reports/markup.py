@@ -65,3 +65,20 @@ def page(title: str, body: str) -> str:
         f"<title>{esc(title)}</title><style>\n{stylesheet()}</style></head>\n"
         f"<body><main>\n{body}\n</main></body></html>\n"
     )
+
+
+def as_int(value: Any) -> int:
+    """A number from results.json as an int; anything else (None, a text, a bool) counts 0."""
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
+
+
+def decimal_text(value: Any, digits: int) -> str:
+    """A number with thousands separators and ``digits`` decimals; None shows as "?"."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "?" if value is None else str(value)
+    return f"{value:,.{digits}f}"
+
+
+def count_text(value: Any) -> str:
+    """A count with thousands separators: 1478 -> 1,478."""
+    return decimal_text(value, 0)

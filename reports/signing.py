@@ -69,10 +69,9 @@ def load_private_key(path: Path) -> Any:
         raise SigningError(f"{path}: the signing key is encrypted; use an unencrypted key "
                            "(clickstream-conformance keygen DIR makes one)") from None
     except ValueError:
-        raise SigningError(f"{path}: not a PEM private key") from None
-    if not isinstance(key, ed25519.Ed25519PrivateKey):
-        raise SigningError(f"{path}: not an Ed25519 private key (clickstream-conformance keygen DIR makes one)")
-    return key
+        key = None
+    return _ed25519_key(path, key, ed25519.Ed25519PrivateKey, "private",
+                        " (clickstream-conformance keygen DIR makes one)")
 
 
 def load_public_key(path: Path) -> Any:
@@ -84,9 +83,16 @@ def load_public_key(path: Path) -> Any:
     try:
         key = serialization.load_pem_public_key(data)
     except ValueError:
-        raise SigningError(f"{path}: not a PEM public key") from None
-    if not isinstance(key, ed25519.Ed25519PublicKey):
-        raise SigningError(f"{path}: not an Ed25519 public key")
+        key = None
+    return _ed25519_key(path, key, ed25519.Ed25519PublicKey, "public")
+
+
+def _ed25519_key(path: Path, key: Any, expected: type, kind: str, hint: str = "") -> Any:
+    """``key`` when it is the Ed25519 ``kind`` key wanted; None stands for a file that holds no PEM key."""
+    if key is None:
+        raise SigningError(f"{path}: not a PEM {kind} key")
+    if not isinstance(key, expected):
+        raise SigningError(f"{path}: not an Ed25519 {kind} key{hint}")
     return key
 
 

@@ -171,27 +171,29 @@ def _items_deviations(path: list[Any], items: Any) -> Iterator[Finding]:
             yield from _item_deviations([*path, index], item)
 
 
-def _user_deviations(path: list[Any], user: Any) -> Iterator[Finding]:
-    if not isinstance(user, dict):
+def _named_values_deviations(path: list[Any], named: Any, max_count: int, what: str, max_length: int,
+                             rule: str, value_key: str | None = None) -> Iterator[Finding]:
+    """A map of named values (custom attributes; user attributes, whose value sits under
+    ``value_key``): its size, each name, each value's length."""
+    if not isinstance(named, dict):
         return
-    yield from _count_deviation(path, user, MAX_USER_ATTRIBUTES, "user attributes")
-    for name, attribute in user.items():
+    yield from _count_deviation(path, named, max_count, what)
+    for name, entry in named.items():
         yield from _name_deviations([*path, name], name)
-        if isinstance(attribute, dict) and "value" in attribute:
-            yield from _value_deviations(
-                [*path, name, "value"], attribute["value"], MAX_USER_VALUE_LENGTH, f"user:value-length>{MAX_USER_VALUE_LENGTH}"
-            )
+        if value_key is None:
+            yield from _value_deviations([*path, name], entry, max_length, rule)
+        elif isinstance(entry, dict) and value_key in entry:
+            yield from _value_deviations([*path, name, value_key], entry[value_key], max_length, rule)
+
+
+def _user_deviations(path: list[Any], user: Any) -> Iterator[Finding]:
+    return _named_values_deviations(path, user, MAX_USER_ATTRIBUTES, "user attributes", MAX_USER_VALUE_LENGTH,
+                                    f"user:value-length>{MAX_USER_VALUE_LENGTH}", value_key="value")
 
 
 def _attributes_deviations(path: list[Any], attributes: Any) -> Iterator[Finding]:
-    if not isinstance(attributes, dict):
-        return
-    yield from _count_deviation(path, attributes, MAX_CUSTOM_ATTRIBUTES, "custom attributes")
-    for name, value in attributes.items():
-        yield from _name_deviations([*path, name], name)
-        yield from _value_deviations(
-            [*path, name], value, MAX_ATTRIBUTE_VALUE_LENGTH, f"value:length>{MAX_ATTRIBUTE_VALUE_LENGTH}"
-        )
+    return _named_values_deviations(path, attributes, MAX_CUSTOM_ATTRIBUTES, "custom attributes",
+                                    MAX_ATTRIBUTE_VALUE_LENGTH, f"value:length>{MAX_ATTRIBUTE_VALUE_LENGTH}")
 
 
 def limit_deviations(value: Any) -> list[Finding]:

@@ -89,13 +89,6 @@ def diff_dirs(old: Path, new: Path) -> list[str]:
 # --------------------------------------------------------------------------- record
 
 
-def _free_port() -> int:
-    import socket
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _certify(out: Path, *args: str) -> int:
     # The console script, not a module path: the module that holds main() may move.
     script = Path(sys.executable).parent / "clickstream-conformance"
@@ -106,53 +99,37 @@ def _certify(out: Path, *args: str) -> int:
 
 
 def _nginx_conf(workdir: Path, port: int, backend: int) -> str:
-    from tests.nginx_passthrough import nginx_temp_paths, nginx_user
-    return f"""
-{nginx_user()}
-daemon off;
-worker_processes 1;
-pid {workdir / 'nginx.pid'};
-error_log {workdir / 'error.log'} warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-{nginx_temp_paths(workdir)}
+    from tests.nginx_passthrough import nginx_listen, nginx_main_conf
+    return nginx_main_conf(workdir, f"""
     server {{
-        listen 127.0.0.1:{port};
+        {nginx_listen(port)}
         location / {{
             proxy_pass http://127.0.0.1:{backend};
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_request_buffering off;
         }}
-    }}
-}}
-"""
+    }}""", error_level="warn", worker_connections=1024, access_log=False)
 
 
 @contextlib.contextmanager
 def _behind_nginx(workdir: Path) -> Iterator[tuple[str, str, str]]:
     """The reference collector behind nginx: (endpoint, cookie, sink spec) while they run."""
-    from tests.nginx_passthrough import find_nginx, stop_server, wait_until_listening
+    from tests.nginx_passthrough import find_nginx, free_port, nginx_running, stop_server, wait_until_listening
     nginx = find_nginx()
     if nginx is None:
         raise SystemExit("behaviour: nginx is not installed (apt-get install nginx)")
-    backend, port = _free_port(), _free_port()
+    backend, port = free_port(), free_port()
     cookie = f"conformance_session={secrets.token_urlsafe(18)}"
     db = workdir / "collector.sqlite3"
     collector = subprocess.Popen([sys.executable, "-m", "conformance.collector.serve", "--port", str(backend),
                                   "--app-id", APP_ID, "--auth-cookie", cookie, "--allow-origin", ORIGIN,
                                   "--db", str(db)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    conf = workdir / "nginx.conf"
-    conf.write_text(_nginx_conf(workdir, port, backend))
-    front = subprocess.Popen([nginx, "-c", str(conf), "-p", str(workdir)],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_until_listening(backend, collector)
-        wait_until_listening(port, front)
-        yield f"http://127.0.0.1:{port}/collect", cookie, f"sqlite:{db}?query=SELECT json FROM events"
+        with nginx_running(nginx, workdir, _nginx_conf(workdir, port, backend), port):
+            wait_until_listening(backend, collector)
+            yield f"http://127.0.0.1:{port}/collect", cookie, f"sqlite:{db}?query=SELECT json FROM events"
     finally:
-        stop_server(front, signal.SIGQUIT)
         stop_server(collector, signal.SIGTERM)
 
 

@@ -14,6 +14,8 @@ import socketserver
 import threading
 from typing import Any
 
+from tests.background import ServedInThread
+
 HEAD_LIMIT = 16 * 1024
 IDLE_TIMEOUT_S = 30.0  # a tunnel with no traffic this long is closed
 
@@ -87,31 +89,26 @@ class _Server(socketserver.ThreadingTCPServer):
             self.upstreams.append(upstream)
 
 
-class ConnectProxy:
+class ConnectProxy(ServedInThread):
+    server: _Server
+
     def __init__(self) -> None:
-        self._server = _Server()
-        self._thread = threading.Thread(target=self._server.serve_forever, name="connect-proxy", daemon=True)
+        super().__init__(_Server(), name="connect-proxy")
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"http://127.0.0.1:{self.port}"
 
     @property
     def tunnels(self) -> list[str]:
-        with self._server.lock:
-            return list(self._server.tunnels)
-
-    def __enter__(self) -> "ConnectProxy":
-        self._thread.start()
-        return self
+        with self.server.lock:
+            return list(self.server.tunnels)
 
     def __exit__(self, *exc_info: Any) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        with self._server.lock:
-            for upstream in self._server.upstreams:  # ends the relays still running
+        super().__exit__(*exc_info)  # no new tunnel from here on
+        with self.server.lock:
+            for upstream in self.server.upstreams:  # ends the relays still running
                 try:
                     upstream.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
-        self._thread.join(timeout=10)

@@ -102,9 +102,3 @@ class RecordFile:
     def close(self) -> None:
         with self._lock:
             self._file.close()
-
-    def __enter__(self) -> "RecordFile":
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()

@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 from types import FrameType
 
-from tests.nginx_passthrough import APP_ID, TEMP_DIRS, Sink, find_nginx, nginx_conf
+from tests.nginx_passthrough import APP_ID, Sink, find_nginx, nginx_conf
 
 NGINX_EXIT_BOUND = 10.0  # seconds nginx gets to stop after SIGTERM before it is killed
 
@@ -37,8 +37,6 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 def run(nginx: str, port: int, sink_file: Path, workdir: Path, app_id: str) -> int:
-    for name in TEMP_DIRS:
-        (workdir / f"{name}_temp").mkdir(parents=True, exist_ok=True)
     signal.signal(signal.SIGTERM, _on_sigterm)
     with Sink(sink_file) as sink:
         conf = workdir / "nginx.conf"

@@ -16,6 +16,10 @@ server does when its stream fails). Read it back with ``--sink jsonl:PATH``.
 
 Everything nginx writes (pid, logs, request-body temp files) stays in a temp directory;
 it runs in the foreground (``daemon off``) as our child and listens on 127.0.0.1 only.
+
+The nginx pieces here serve every nginx the self-tests and benchmarks start: the config
+frame (``nginx_main_conf``), the listen and TLS lines (``nginx_listen``), and starting
+it (``launch_nginx``, ``nginx_running``); so do the port and process helpers.
 """
 from __future__ import annotations
 
@@ -25,7 +29,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -34,6 +37,7 @@ from typing import Iterator
 
 import pytest
 
+from tests.background import ServedInThread
 from tests.deployed_record import RecordFile, deployed_record
 
 APP_ID = "shop_dev"
@@ -42,8 +46,8 @@ TEMP_DIRS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
 
 
 def nginx_temp_paths(workdir: Path) -> str:
-    """Make nginx's temp folders inside ``workdir`` and return the conf lines that use
-    them, and, as root, ``user root;`` so the workers may write request bodies there."""
+    """Make nginx's temp folders inside ``workdir`` and return the conf lines that use them
+    (``nginx_user`` gives the ``user root;`` that lets the workers write there as root)."""
     for name in TEMP_DIRS:
         (workdir / f"{name}_temp").mkdir(parents=True, exist_ok=True)
     return "\n".join(f"    {name}_temp_path {workdir / (name + '_temp')};" for name in TEMP_DIRS)
@@ -54,11 +58,63 @@ def nginx_user() -> str:
     return "user root;" if os.geteuid() == 0 else ""
 
 
-def find_nginx() -> str | None:
-    found = shutil.which("nginx")
+def find_program(name: str, fallback: str) -> str | None:
+    """The program on PATH, or at its Debian path (PATH may lack /usr/sbin), or None."""
+    found = shutil.which(name)
     if found:
         return found
-    return NGINX_FALLBACK if os.access(NGINX_FALLBACK, os.X_OK) else None
+    return fallback if os.access(fallback, os.X_OK) else None
+
+
+def find_nginx() -> str | None:
+    return find_program("nginx", NGINX_FALLBACK)
+
+
+def nginx_or_skip() -> str:
+    nginx = find_nginx()
+    if nginx is None:
+        pytest.skip("nginx is not installed (apt-get install nginx)")
+    return nginx
+
+
+def nginx_main_conf(workdir: Path, http: str, *, error_level: str = "info", worker_connections: int = 256,
+                    access_log: bool = True) -> str:
+    """The frame of every nginx config in the self-tests: in the foreground, one worker,
+    its pid, logs and temp folders in ``workdir``; ``http`` goes in the http block."""
+    access = f"access_log {workdir / 'access.log'};" if access_log else "access_log off;"
+    return f"""
+{nginx_user()}
+daemon off;
+worker_processes 1;
+pid {workdir / 'nginx.pid'};
+error_log {workdir / 'error.log'} {error_level};
+events {{ worker_connections {worker_connections}; }}
+http {{
+    {access}
+{nginx_temp_paths(workdir)}
+{http}
+}}
+"""
+
+
+@dataclass(frozen=True)
+class ServerTLS:
+    """The certificate a TLS front shows; with ``client_ca``, clients must show one it signed."""
+
+    cert: Path
+    key: Path
+    client_ca: Path | None = None
+
+
+def nginx_listen(port: int, tls: ServerTLS | None = None, http2: bool = False, options: str = "") -> str:
+    """A server block's listen line on 127.0.0.1, and its ssl lines for a TLS front."""
+    flags = "".join(f" {flag}" for flag in ("ssl" if tls else "", "http2" if http2 else "", options) if flag)
+    lines = [f"listen 127.0.0.1:{port}{flags};"]
+    if tls is not None:
+        lines += [f"ssl_certificate {tls.cert};", f"ssl_certificate_key {tls.key};"]
+    if tls is not None and tls.client_ca is not None:
+        lines += [f"ssl_client_certificate {tls.client_ca};", "ssl_verify_client on;"]
+    return "\n        ".join(lines)
 
 
 # =============================================================================
@@ -117,7 +173,7 @@ class SinkServer(ThreadingHTTPServer):
         self.records = records
 
 
-class Sink:
+class Sink(ServedInThread):
     """The ThreadingHTTPServer on 127.0.0.1, port 0, in a background thread, appending
     to the JSON-lines file ``path``."""
 
@@ -125,24 +181,13 @@ class Sink:
         self.path = path
         self.records = RecordFile(path)
         try:
-            self.server = SinkServer(self.records)
+            super().__init__(SinkServer(self.records), name="nginx-sink")
         except BaseException:
             self.records.close()
             raise
-        self.thread = threading.Thread(target=self.server.serve_forever, name="nginx-sink", daemon=True)
-
-    @property
-    def port(self) -> int:
-        return self.server.server_address[1]
-
-    def __enter__(self) -> "Sink":
-        self.thread.start()
-        return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)
+        super().__exit__(*exc_info)
         self.records.close()
 
 
@@ -182,23 +227,9 @@ def cors_conf(allow_origin: str | None) -> tuple[str, str, str]:
 
 
 def nginx_conf(workdir: Path, port: int, sink_port: int, app_id: str = APP_ID,
-               allow_origin: str | None = None) -> str:
+               allow_origin: str | None = None, tls: ServerTLS | None = None) -> str:
     cors_map, cors_headers, preflight = cors_conf(allow_origin)
-    temp_paths = nginx_temp_paths(workdir)
-    return f"""
-{nginx_user()}
-daemon off;
-worker_processes 1;
-pid {workdir / 'nginx.pid'};
-error_log {workdir / 'error.log'} info;
-
-events {{
-    worker_connections 256;
-}}
-
-http {{
-    access_log {workdir / 'access.log'};
-{temp_paths}
+    return nginx_main_conf(workdir, f"""
     client_max_body_size 1m;          # nginx's default, written out: 1,048,576 bytes as sent
     default_type text/plain;
 
@@ -215,7 +246,7 @@ http {{
     }}
 
     server {{
-        listen 127.0.0.1:{port};
+        {nginx_listen(port, tls)}
         server_name localhost;
 
         location = /collect {{
@@ -236,9 +267,7 @@ http {{
         location / {{
             return 403 "DefaultAction: Invalid request\\n";
         }}
-    }}
-}}
-"""
+    }}""")
 
 
 def free_port() -> int:
@@ -279,23 +308,46 @@ class NginxPassthrough:
         return [line for line in self.error_log.splitlines() if any(lv in line for lv in levels)]
 
 
-def start_nginx(nginx: str, workdir: Path, sink_port: int, sink_path: Path | None = None,
-                allow_origin: str | None = None) -> NginxPassthrough:
-    port = free_port()
-    conf = workdir / "nginx.conf"
-    conf.write_text(nginx_conf(workdir, port, sink_port, allow_origin=allow_origin))
-    check = subprocess.run([nginx, "-t", "-p", str(workdir), "-c", str(conf)],
-                           capture_output=True, text=True, timeout=30)
-    if check.returncode != 0:
-        raise RuntimeError(f"nginx -t refused the config:\n{check.stderr}")
-    process = subprocess.Popen([nginx, "-p", str(workdir), "-c", str(conf)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+def wait_or_stop(port: int, process: subprocess.Popen, log: Path, first: signal.Signals = signal.SIGTERM) -> None:
+    """Wait until a server we started listens; if it does not, stop it (``first``, then
+    SIGKILL) and raise with the tail of its log."""
     try:
         wait_until_listening(port, process)
     except RuntimeError as exc:
+        stop_server(process, first)
+        tail = log.read_text(errors="replace")[-3000:] if log.exists() else "(no log)"
+        raise RuntimeError(f"{exc}\n{log.name}:\n{tail}") from None
+
+
+def launch_nginx(nginx: str, workdir: Path, conf: str, port: int) -> subprocess.Popen:
+    """nginx in the foreground on ``conf`` (written to workdir/nginx.conf), once it listens
+    on 127.0.0.1:port; a config nginx -t refuses, or a failed start, raises with nginx's words."""
+    path = workdir / "nginx.conf"
+    path.write_text(conf)
+    check = subprocess.run([nginx, "-t", "-p", str(workdir), "-c", str(path)],
+                           capture_output=True, text=True, timeout=30)
+    if check.returncode != 0:
+        raise RuntimeError(f"nginx -t refused the config:\n{check.stderr}")
+    process = subprocess.Popen([nginx, "-p", str(workdir), "-c", str(path)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_or_stop(port, process, workdir / "error.log", signal.SIGQUIT)
+    return process
+
+
+@contextlib.contextmanager
+def nginx_running(nginx: str, workdir: Path, conf: str, port: int) -> Iterator[subprocess.Popen]:
+    """``launch_nginx``, and nginx told to quit when the context ends, on failure too."""
+    process = launch_nginx(nginx, workdir, conf, port)
+    try:
+        yield process
+    finally:
         stop_nginx(process)
-        log = (workdir / "error.log").read_text(errors="replace") if (workdir / "error.log").exists() else ""
-        raise RuntimeError(f"{exc}\nerror.log:\n{log[-3000:]}") from None
+
+
+def start_nginx(nginx: str, workdir: Path, sink_port: int, sink_path: Path | None = None,
+                allow_origin: str | None = None) -> NginxPassthrough:
+    port = free_port()
+    process = launch_nginx(nginx, workdir, nginx_conf(workdir, port, sink_port, allow_origin=allow_origin), port)
     return NginxPassthrough(f"http://127.0.0.1:{port}/collect", workdir, process, sink_path)
 
 
@@ -321,9 +373,7 @@ def stop_server(process: subprocess.Popen, first: signal.Signals) -> None:
 def running_nginx(tmp_path: Path, allow_origin: str | None = None) -> Iterator[NginxPassthrough]:
     """The nginx pass-through collector on 127.0.0.1 (answering browsers from
     ``allow_origin`` when given); skips when nginx is not installed."""
-    nginx = find_nginx()
-    if nginx is None:
-        pytest.skip("nginx is not installed (apt-get install nginx); the pass-through check needs it")
+    nginx = nginx_or_skip()
     workdir = tmp_path / "nginx"
     workdir.mkdir()
     with Sink(workdir / "sink.jsonl") as sink:

@@ -52,6 +52,14 @@ def post(session, collector, body: bytes, query: str = f"appId={h.APP_ID}",
     return session.post(f"{collector.url}?{query}", data=body, headers=all_headers, timeout=15)
 
 
+def preflight(collector: RunningCollector, origin: str, request_headers: str | None = None) -> tuple[int, dict]:
+    """A browser's CORS preflight for a POST to /collect: (status, headers)."""
+    asked = {"Access-Control-Request-Headers": request_headers} if request_headers else {}
+    status, headers, _ = h.http_request(collector.url, "OPTIONS", "/collect", None, {
+        "Origin": origin, "Access-Control-Request-Method": "POST", **asked})
+    return status, headers
+
+
 def assert_alive(session, collector) -> None:
     """After a hostile request, a known-good one must still get 200."""
     assert post(session, collector, h.as_body([h.make_event()])).status_code == 200
@@ -172,9 +180,7 @@ def test_app_id_is_checked_before_the_cookie(auth_collector):
 
 
 def test_preflight_needs_no_cookie(auth_collector):
-    status, headers, _ = h.http_request(auth_collector.url, "OPTIONS", "/collect", None, {
-        "Origin": ORIGIN, "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "content-type"})
+    status, headers = preflight(auth_collector, ORIGIN, "content-type")
     assert status == 204
     assert headers["access-control-allow-origin"] == ORIGIN
 
@@ -464,9 +470,7 @@ def test_ping_and_health(collector):
 
 
 def test_preflight_from_allowed_origin(collector):
-    status, headers, _ = h.http_request(collector.url, "OPTIONS", "/collect", None, {
-        "Origin": ORIGIN, "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "content-type"})
+    status, headers = preflight(collector, ORIGIN, "content-type")
     assert status == 204
     assert headers["access-control-allow-origin"] == ORIGIN
     assert headers["access-control-allow-credentials"] == "true"
@@ -477,8 +481,7 @@ def test_preflight_from_allowed_origin(collector):
 
 
 def test_preflight_from_other_origin_is_refused_without_cors_headers(collector):
-    status, headers, _ = h.http_request(collector.url, "OPTIONS", "/collect", None, {
-        "Origin": "https://evil.example.com", "Access-Control-Request-Method": "POST"})
+    status, headers = preflight(collector, "https://evil.example.com")
     assert status == 403
     assert "access-control-allow-origin" not in headers
 

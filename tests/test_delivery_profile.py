@@ -10,7 +10,6 @@ import json
 import sqlite3
 import subprocess
 import sys
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Iterator
@@ -19,6 +18,7 @@ import pytest
 
 from conformance.cli.certify import REFERENCE_SINK_QUERY
 from conformance.collector.server import CollectorConfig, RunningCollector
+from tests.background import ServedInThread
 from tests.kill.mutants import APP_ID
 from tests.kill.suite import run_suite
 
@@ -98,15 +98,9 @@ def test_an_http_read_api_sink_passes_and_its_password_is_never_shown(reference,
     collector, db = reference
     secret = "r3ad-api-pa55word"
     handler = type("Api", (EventsReadApi,), {"db": db, "credentials": f"reader:{secret}"})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        spec = f"http://reader:{secret}@127.0.0.1:{server.server_address[1]}/events"
+    with ServedInThread(ThreadingHTTPServer(("127.0.0.1", 0), handler)) as api:
+        spec = f"http://reader:{secret}@127.0.0.1:{api.port}/events"
         run = run_suite(collector.url, tmp_path, ("--sink", spec, *SOME_CASES))
-    finally:
-        server.shutdown()
-        server.server_close()
     assert run.results is not None, run.output[-3000:]
     judged = [c for c in run.cases if c["area"] == "delivery"]
     assert len(judged) == 2 and all(c["outcome"] == "PASS" for c in judged), run.summary()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -27,11 +26,13 @@ import pytest
 from conformance.engines import attacks
 from conformance.target import Settings, Target
 from tests.kill.network_mutants import NETWORK_MUTANTS, NetworkMutant
-from tests.nginx_passthrough import TEMP_DIRS, find_nginx, free_port, stop_server, wait_until_listening
-from tests.stacks.common import CollectorSetup, write_config
+from tests.nginx_passthrough import (
+    free_port, nginx_listen, nginx_main_conf, nginx_or_skip, nginx_running, wait_until_listening,
+)
+from tests.stacks import h2_servers
+from tests.stacks.common import CollectorSetup
 
 SECONDS = "3"          # each attack: short, so the file stays quick
-GO_SOURCE = Path(__file__).parent / "stacks" / "go_collect" / "main.go"  # shared with the h2 tests
 GO_SINK_RECORD = "body=body_base64,encoding=base64,query=query"
 REFERENCE_QUERY = "SELECT json FROM events"
 NGINX_HEADER_TIMEOUT, NGINX_KEEPALIVE = 1, 2  # below the attack's 3 s, so they show
@@ -63,73 +64,43 @@ def reference(workdir: Path) -> Iterator[tuple[str, str]]:
 
 
 def nginx_conf(workdir: Path, port: int, upstream: int) -> str:
-    temp = "\n".join(f"    {name}_temp_path {workdir / (name + '_temp')};" for name in TEMP_DIRS)
-    user = "user root;" if os.geteuid() == 0 else ""
-    return f"""
-{user}
-daemon off;
-worker_processes 1;
-pid {workdir / 'nginx.pid'};
-error_log {workdir / 'error.log'} warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-{temp}
+    return nginx_main_conf(workdir, f"""
     client_header_timeout {NGINX_HEADER_TIMEOUT}s;
     client_body_timeout {NGINX_HEADER_TIMEOUT}s;
     keepalive_timeout {NGINX_KEEPALIVE}s;
     upstream collector {{ server 127.0.0.1:{upstream}; keepalive 16; }}
     server {{
-        listen 127.0.0.1:{port} backlog=1024;
+        {nginx_listen(port, options="backlog=1024")}
         location / {{
             proxy_pass http://collector;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
         }}
-    }}
-}}
-"""
+    }}""", error_level="warn", worker_connections=4096, access_log=False)
 
 
 @contextmanager
 def nginx_in_front(workdir: Path) -> Iterator[tuple[str, str]]:
-    nginx = find_nginx()
-    if nginx is None:
-        pytest.skip("nginx is not installed (Debian package nginx)")
+    nginx = nginx_or_skip()
     with reference(workdir) as (upstream_url, sink):
-        for name in TEMP_DIRS:
-            (workdir / f"{name}_temp").mkdir(parents=True, exist_ok=True)
         port = free_port()
-        conf = workdir / "nginx.conf"
-        conf.write_text(nginx_conf(workdir, port, int(upstream_url.split(":")[2].split("/")[0])))
-        proc = subprocess.Popen([nginx, "-p", str(workdir), "-c", str(conf)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            wait_until_listening(port, proc)
+        conf = nginx_conf(workdir, port, int(upstream_url.split(":")[2].split("/")[0]))
+        with nginx_running(nginx, workdir, conf, port):
             yield f"http://127.0.0.1:{port}/collect", sink
-        finally:
-            stop_server(proc, signal.SIGQUIT)
 
 
 @pytest.fixture(scope="module")
-def go_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    go = shutil.which("go")
-    if go is None:
-        pytest.skip("Go is not installed (Debian package golang-go)")
-    work = tmp_path_factory.mktemp("go")
-    env = {**os.environ, "GOCACHE": str(work / "cache"), "GOPATH": str(work / "path"), "GO111MODULE": "off"}
-    built = subprocess.run([go, "build", "-o", str(work / "collect"), str(GO_SOURCE)], env=env,
-                           capture_output=True, text=True, timeout=300)
-    assert built.returncode == 0, built.stderr
-    return work / "collect"
+def go_binary() -> Path:
+    """The Go net/http collector of the h2 tests, built once into the cache (or skip)."""
+    return h2_servers.go_binary_or_skip()
 
 
 @contextmanager
 def go_collector(binary: Path, workdir: Path) -> Iterator[tuple[str, str]]:
-    port, store = free_port(), workdir / "store.jsonl"
-    write_config(workdir / "config.json", CollectorSetup(("shop_dev",), None, (), store))
-    with process([str(binary), f"127.0.0.1:{port}", str(workdir / "config.json")], port, workdir / "go.log"):
-        yield f"http://127.0.0.1:{port}/collect", f"jsonl:{store}"
+    """The Go collector on plain HTTP, without certificates: (its URL, its sink)."""
+    store = workdir / "store.jsonl"
+    with h2_servers.go_collector(workdir, CollectorSetup(("shop_dev",), None, (), store), binary=binary) as server:
+        yield server.url, f"jsonl:{store}"
 
 
 @contextmanager

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import pytest
 
@@ -16,6 +17,13 @@ FAILING_USER_TEST = "def test_users_own():\n    assert False, 'the caller test r
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     quick = ["--conformance-examples", "3"] if "--endpoint" in args else []
     return pytester.runpytest_subprocess("-p", "no:cacheprovider", *quick, *args, timeout=300)
+
+
+def run_against_tiny(pytester: pytest.Pytester, *args: str, **tiny: Any) -> tuple[pytest.RunResult, str]:
+    """The cases against a TinyCollector made with ``tiny`` (appId shop_dev): the run and its output."""
+    with TinyCollector(**tiny) as collector:
+        result = run(pytester, "--endpoint", collector.url, "--app-id", "shop_dev", *args)
+    return result, result.stdout.str()
 
 
 def assert_usage_error(result: pytest.RunResult, fragment: str) -> None:
@@ -74,9 +82,7 @@ def test_silent_endpoint_is_a_usage_error_within_the_timeout(pytester: pytest.Py
 
 
 def test_a_must_failure_breaks_the_gate(pytester: pytest.Pytester) -> None:
-    with TinyCollector(ok_status=204) as collector:
-        result = run(pytester, "--endpoint", collector.url, "--app-id", "shop_dev", "-k", "status")
-    out = result.stdout.str()
+    result, out = run_against_tiny(pytester, "-k", "status", ok_status=204)
     assert result.ret == 1
     assert "[CS-VALID-200] RejectedValidData" in out
     assert "expected: 200" in out and "actual:   204" in out
@@ -85,9 +91,7 @@ def test_a_must_failure_breaks_the_gate(pytester: pytest.Pytester) -> None:
 
 
 def test_a_should_failure_warns_without_breaking_the_gate(pytester: pytest.Pytester) -> None:
-    with TinyCollector(ok_body=b"OK") as collector:
-        result = run(pytester, "--endpoint", collector.url, "--app-id", "shop_dev", "-v")
-    out = result.stdout.str()
+    result, out = run_against_tiny(pytester, "-v", ok_body=b"OK")
     assert result.ret == 0, out
     assert "test_success_answer_has_empty_body WARN" in out
     assert "CS-OK-EMPTY" in out
@@ -145,9 +149,7 @@ def test_no_case_ran_does_not_pass_the_gate(pytester: pytest.Pytester, tiny_coll
 def test_a_target_that_dies_mid_run_ends_fast_as_error(pytester: pytest.Pytester) -> None:
     """After the target goes away, the remaining cases are ERROR at once, not a timeout each."""
     started = time.monotonic()
-    with TinyCollector(die_after=40) as collector:
-        result = run(pytester, "--endpoint", collector.url, "--app-id", "shop_dev", "--request-timeout", "5")
-    out = result.stdout.str()
+    result, out = run_against_tiny(pytester, "--request-timeout", "5", die_after=40)
     assert result.ret == 1
     assert "[CS-ROBUST] CollectorDied" in out
     assert "ERROR" in out and "the target is down" in out

@@ -57,6 +57,20 @@ def png_size(path: Path) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
+def screenshot(page: Path, shot: Path, window: tuple[int, int], profile: Path) -> subprocess.CompletedProcess[str]:
+    """Headless Chromium's picture of ``page`` at the ``window`` size, into ``shot``."""
+    return chromium(profile, f"--screenshot={shot}", f"--window-size={window[0]},{window[1]}", "--hide-scrollbars",
+                    page.as_uri())
+
+
+def assert_screenshot_shows_a_page(page: Path, tmp_path: Path, window: tuple[int, int], min_bytes: int) -> None:
+    shot = tmp_path / f"{page.stem}.png"
+    done = screenshot(page, shot, window, tmp_path / "profile")
+    assert shot.is_file(), done.stderr[-2000:]
+    assert png_size(shot) == window
+    assert shot.stat().st_size > min_bytes, "a blank page compresses to almost nothing"
+
+
 @pytest.fixture(scope="module")
 def failing_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("bundle")
@@ -73,18 +87,12 @@ def test_the_dom_holds_the_verdict_before_the_matrix(failing_report: Path, tmp_p
 
 
 def test_the_screenshot_is_a_rendered_page(failing_report: Path, tmp_path: Path) -> None:
-    shot = tmp_path / "report.png"
-    done = chromium(tmp_path / "profile", f"--screenshot={shot}", f"--window-size={WINDOW[0]},{WINDOW[1]}",
-                    "--hide-scrollbars", failing_report.as_uri())
-    assert shot.is_file(), done.stderr[-2000:]
-    assert png_size(shot) == WINDOW
-    assert shot.stat().st_size > 30_000, "a blank page compresses to almost nothing"
+    assert_screenshot_shows_a_page(failing_report, tmp_path, WINDOW, 30_000)
 
 
 
 @pytest.mark.skipif(not os.environ.get("UPDATE_REPORT_SCREENSHOT"), reason="set UPDATE_REPORT_SCREENSHOT=1 to refresh")
 def test_refresh_the_readme_screenshot(failing_report: Path, tmp_path: Path) -> None:
     SCREENSHOT_DOC.parent.mkdir(exist_ok=True)
-    chromium(tmp_path / "profile", f"--screenshot={SCREENSHOT_DOC}", f"--window-size={DOC_WINDOW[0]},{DOC_WINDOW[1]}",
-             "--hide-scrollbars", failing_report.as_uri())
+    screenshot(failing_report, SCREENSHOT_DOC, DOC_WINDOW, tmp_path / "profile")
     assert png_size(SCREENSHOT_DOC) == DOC_WINDOW

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from conformance.reports.html import EVENT_JSON_LIMIT, render_report
+from conformance.reports.delivery_section import EVENT_JSON_LIMIT
+from conformance.reports.html import render_report
 from conformance.reports.markup import case_anchor, requirement_anchor
 from tests.test_reports import Elements, make_results
 

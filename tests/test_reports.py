@@ -502,13 +502,3 @@ def test_commands_are_wired_into_the_main_command(bundle: Path, capsys: pytest.C
     from conformance.cli.main import main
     assert main(["verify", str(bundle)]) == 0
     assert "untouched" in capsys.readouterr().out
-
-
-def test_the_reports_never_load_the_network_layer() -> None:
-    """reports/ only reads results: importing it must not pull in the client or the target."""
-    import subprocess
-    import sys
-    code = ("import sys, conformance.reports.bundle, conformance.reports.commands, conformance.reports.compare, conformance.reports.evidence, conformance.reports.html; "
-            "print(sorted(m for m in sys.modules if m.startswith('conformance')))")
-    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert "conformance.wire.http1" not in loaded and "conformance.target" not in loaded, loaded

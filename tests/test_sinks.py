@@ -16,7 +16,6 @@ import socket
 import sqlite3
 import subprocess
 import tempfile
-import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -31,6 +30,7 @@ from conformance.engines.sinks import (
 )
 from conformance.engines.sinks.base import json_array
 from conformance.strategies import encode_base64_gzip, encode_plain
+from tests.background import ServedInThread
 
 
 def event(n: int = 0, **extra: Any) -> dict[str, Any]:
@@ -381,7 +381,7 @@ def test_postgresql_without_psycopg(monkeypatch: pytest.MonkeyPatch) -> None:
 
 # --- http ----------------------------------------------------------------------
 
-class Served:
+class Served(ServedInThread):
     """A loopback HTTP server answering GETs from a table: path -> (status,
     content type, body bytes or a file Path). Basic auth when ``auth`` is set."""
 
@@ -409,17 +409,8 @@ class Served:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> "Served":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(ThreadingHTTPServer(("127.0.0.1", 0), Handler))
+        self.url = f"http://127.0.0.1:{self.port}"
 
 
 BIG_ARRAY = [event(n, pad="x" * (n % 300)) for n in range(3000)] + [event(3000, pad="y" * 300_000)]

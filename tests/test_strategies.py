@@ -1,10 +1,7 @@
 """Self-tests of the strategies package: valid and invalid generators, encoders, edge builders."""
 from __future__ import annotations
 
-import ast
-import sys
 import time
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -23,7 +20,6 @@ from conformance.strategies.rules import (
 )
 from conformance.strategies.validate import validate_bytes
 
-STRATEGIES_DIR = Path(cs.__file__).resolve().parent
 
 # Generation of long text and big dicts is slow on 2 cores; keep runs short and deadline-free.
 quick = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -221,22 +217,6 @@ def test_body_schema_is_a_valid_2020_12_schema() -> None:
     Draft202012Validator.check_schema(schema)
     assert schema["$schema"].endswith("2020-12/schema")
     assert cs.body_schema() is not schema  # callers may change their copy
-
-
-def imported_roots(source: Path) -> set[str]:
-    roots = set()
-    for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            roots.add(node.module.split(".")[0])
-        elif isinstance(node, ast.Import):
-            roots.update(alias.name.split(".")[0] for alias in node.names)
-    return roots
-
-
-def test_strategies_import_only_stdlib_hypothesis_and_jsonschema() -> None:
-    allowed = set(sys.stdlib_module_names) | {"hypothesis", "jsonschema"}
-    for source in STRATEGIES_DIR.glob("*.py"):
-        assert imported_roots(source) <= allowed, source.name
 
 
 # --- run tags: a run's events can be told apart in a shared store -----------------

@@ -13,7 +13,7 @@ import pytest
 from markdown_it import MarkdownIt
 
 from conformance.reports.summary import append_summary, cell, render_summary
-from tests.test_report_browser import CHROMIUM, chromium, png_size
+from tests.test_report_browser import CHROMIUM, assert_screenshot_shows_a_page, chromium
 from tests.test_reports import COOKIE_SECRET, make_results
 
 WINDOW = (1000, 1400)
@@ -101,9 +101,4 @@ def test_chromium_renders_the_summary(failing: dict[str, Any], tmp_path: Path) -
     dom = chromium(tmp_path / "profile", "--dump-dom", page.as_uri())
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert "<table>" in dom.stdout and "<ul>" in dom.stdout and "NOT CONFORMANT" in dom.stdout
-    shot = tmp_path / "summary.png"
-    done = chromium(tmp_path / "profile", f"--screenshot={shot}", f"--window-size={WINDOW[0]},{WINDOW[1]}",
-                    "--hide-scrollbars", page.as_uri())
-    assert shot.is_file(), done.stderr[-2000:]
-    assert png_size(shot) == WINDOW
-    assert shot.stat().st_size > 20_000, "a blank page compresses to almost nothing"
+    assert_screenshot_shows_a_page(page, tmp_path, WINDOW, 20_000)

@@ -12,7 +12,6 @@ import importlib.util
 import json
 import subprocess
 import sys
-import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -20,9 +19,10 @@ from typing import Iterator, Sequence
 import pytest
 
 from conformance.collector.server import CollectorConfig, RunningCollector, server_tls_context
+from tests.background import ServedInThread
 from tests.connect_proxy import ConnectProxy
 from tests.kill.suite import APP_ID, run_suite, suite_command
-from tests.nginx_passthrough import Sink, TEMP_DIRS, find_nginx, free_port, nginx_conf, stop_nginx, wait_until_listening
+from tests.nginx_passthrough import ServerTLS, Sink, free_port, nginx_conf, nginx_or_skip, nginx_running
 
 trustme = pytest.importorskip("trustme", reason="the TLS self-tests make their certificates with trustme")
 
@@ -187,31 +187,14 @@ def test_tls_and_plain_http_mixed_up_are_named(pki: PKI, tmp_path: Path, no_env_
 def nginx_mtls(pki: PKI, tmp_path: Path) -> Iterator[str]:
     """Debian's nginx pass-through collector behind `ssl` with `ssl_verify_client on`
     (clients need a certificate the test CA signed); yields its https /collect URL."""
-    nginx = find_nginx()
-    if nginx is None:
-        pytest.skip("nginx is not installed (apt-get install nginx)")
+    nginx = nginx_or_skip()
     workdir = tmp_path / "nginx"
-    for name in TEMP_DIRS:
-        (workdir / f"{name}_temp").mkdir(parents=True, exist_ok=True)
+    workdir.mkdir()
     port = free_port()
     with Sink(workdir / "sink.jsonl") as sink:
-        listen = f"listen 127.0.0.1:{port};"
-        conf = nginx_conf(workdir, port, sink.port)
-        assert listen in conf
-        conf = conf.replace(listen, textwrap.dedent(f"""\
-            listen 127.0.0.1:{port} ssl;
-                    ssl_certificate {pki.cert};
-                    ssl_certificate_key {pki.key};
-                    ssl_client_certificate {pki.ca};
-                    ssl_verify_client on;"""))
-        (workdir / "nginx.conf").write_text(conf)
-        process = subprocess.Popen([nginx, "-p", str(workdir), "-c", str(workdir / "nginx.conf")],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        try:
-            wait_until_listening(port, process)
+        conf = nginx_conf(workdir, port, sink.port, tls=ServerTLS(pki.cert, pki.key, client_ca=pki.ca))
+        with nginx_running(nginx, workdir, conf, port):
             yield f"https://127.0.0.1:{port}/collect"
-        finally:
-            stop_nginx(process)
 
 
 def test_nginx_mutual_tls_passes_with_a_client_certificate(nginx_mtls: str, pki: PKI, tmp_path: Path,
@@ -328,7 +311,6 @@ def test_a_tls_connection_closed_while_idle_is_not_reused(pki: PKI) -> None:
     the next request sees the close before sending and goes on a fresh connection, not
     as a retry after a failed one (session tickets alone leave a connection usable)."""
     import ssl
-    import threading
     import time
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -349,18 +331,12 @@ def test_a_tls_connection_closed_while_idle_is_not_reused(pki: PKI) -> None:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), CloseAfterAnswer)
     server.socket = server_tls_context(str(pki.cert), str(pki.key)).wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        url = f"https://127.0.0.1:{server.server_address[1]}/collect"
+    with ServedInThread(server) as served:
+        url = f"https://127.0.0.1:{served.port}/collect"
         with Client(url, 3, tls=TLSOptions(ca_cert=str(pki.ca))) as client:
             exchanges = []
             for _ in range(3):
                 exchanges.append(client.send("GET", case="idle"))
                 time.sleep(0.2)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
     assert [(ex.status, ex.retried) for ex in exchanges] == [(200, False)] * 3, exchanges
     assert isinstance(server.socket, ssl.SSLSocket)

@@ -11,6 +11,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from tests.background import ServedInThread
+
 LIMIT = 1_048_576
 
 
@@ -60,20 +62,12 @@ def make_handler(app_id: str, ok_status: int, ok_body: bytes, state: dict, rejec
     return Handler
 
 
-class TinyCollector:
+class TinyCollector(ServedInThread):
     def __init__(self, app_id: str = "shop_dev", ok_status: int = 200, ok_body: bytes = b"",
                  die_after: int | None = None, reject: str | None = None) -> None:
         state = {"requests": 0, "die_after": die_after, "dead": False}
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(app_id, ok_status, ok_body, state, reject))
-        state["server"] = self.server
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/collect"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> "TinyCollector":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(app_id, ok_status, ok_body, state, reject))
+        state["server"] = server
+        server.daemon_threads = True
+        super().__init__(server)
+        self.url = f"http://127.0.0.1:{self.port}/collect"

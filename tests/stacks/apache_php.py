@@ -24,7 +24,7 @@ from typing import Iterator
 
 import pytest
 
-from tests.nginx_passthrough import free_port, stop_server, wait_until_listening
+from tests.nginx_passthrough import free_port, stop_server, wait_or_stop
 from tests.stacks.common import CollectorSetup, ServerProcess, write_config
 
 APACHE = "/usr/sbin/apache2"
@@ -91,13 +91,8 @@ def start_apache(workdir: Path) -> ServerProcess:
     # group, which would otherwise be the test run's.
     process = subprocess.Popen([APACHE, "-f", str(conf), "-DFOREGROUND"], start_new_session=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    collector = ServerProcess(f"http://127.0.0.1:{port}/collect", workdir, process, workdir / "error.log")
-    try:
-        wait_until_listening(port, process)
-    except RuntimeError as exc:
-        stop_apache(process)
-        raise RuntimeError(f"{exc}\n{collector.log_tail()}") from None
-    return collector
+    wait_or_stop(port, process, workdir / "error.log")  # SIGTERM, as stop_apache
+    return ServerProcess(f"http://127.0.0.1:{port}/collect", workdir, process, workdir / "error.log")
 
 
 def stop_apache(process: subprocess.Popen) -> None:

@@ -4,7 +4,8 @@
     the same without ``http2``: an https server that offers HTTP/1.1 only);
   * Caddy 2 (``tls CERT KEY``, ``reverse_proxy``) in front of the reference collector;
   * a small collector on Go's net/http (``go_collect/main.go``), built once with the
-    system's ``go`` into a cache directory and run as its own process.
+    system's ``go`` into a cache directory and run as its own process (TLS here; the
+    network profile's self-tests run it on plain HTTP).
 
 Each is started on a free loopback port and stopped when its context ends, on failure
 too; a missing package skips the test with the apt-get line that installs it.
@@ -14,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import shutil
 import signal
 import subprocess
 from dataclasses import dataclass
@@ -23,7 +23,10 @@ from typing import Iterator
 
 import pytest
 
-from tests.nginx_passthrough import TEMP_DIRS, find_nginx, free_port, stop_server, wait_until_listening
+from tests.nginx_passthrough import (
+    ServerTLS, find_program, free_port, nginx_listen, nginx_main_conf, nginx_or_skip, nginx_running, stop_server,
+    wait_or_stop,
+)
 from tests.stacks.common import CollectorSetup, ServerProcess, write_config
 from tests.tls_certs import Certs
 
@@ -45,46 +48,16 @@ class Front:
         return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
 
 
-def _tool(name: str, fallback: str) -> str | None:
-    found = shutil.which(name)
-    if found:
-        return found
-    return fallback if os.access(fallback, os.X_OK) else None
-
-
-def _started(url: str, port: int, process: subprocess.Popen, log: Path) -> Front:
-    front = Front(url, process, log)
-    try:
-        wait_until_listening(port, process)
-    except RuntimeError as exc:
-        stop_server(process, signal.SIGTERM)
-        raise RuntimeError(f"{exc}\n{front.log_tail()}") from None
-    return front
-
-
 # --- nginx -------------------------------------------------------------------------------
 def nginx_tls_conf(workdir: Path, port: int, backend_port: int, certs: Certs, http2: bool) -> str:
-    temp_paths = "\n".join(f"    {name}_temp_path {workdir / (name + '_temp')};" for name in TEMP_DIRS)
-    user = "user root;" if os.geteuid() == 0 else ""
-    return f"""
-{user}
-daemon off;
-worker_processes 1;
-pid {workdir / 'nginx.pid'};
-error_log {workdir / 'error.log'} info;
-events {{ worker_connections 512; }}
-http {{
-    access_log {workdir / 'access.log'};
-{temp_paths}
+    return nginx_main_conf(workdir, f"""
     client_max_body_size 1m;
     upstream collector {{
         server 127.0.0.1:{backend_port};
         keepalive 16;
     }}
     server {{
-        listen 127.0.0.1:{port} ssl{' http2' if http2 else ''};
-        ssl_certificate {certs.cert};
-        ssl_certificate_key {certs.key};
+        {nginx_listen(port, ServerTLS(certs.cert, certs.key), http2=http2)}
         location / {{
             proxy_pass http://collector;
             proxy_http_version 1.1;
@@ -92,29 +65,16 @@ http {{
             proxy_set_header Host $http_host;
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
         }}
-    }}
-}}
-"""
+    }}""", worker_connections=512)
 
 
 @contextlib.contextmanager
 def nginx_tls(workdir: Path, backend_port: int, certs: Certs, http2: bool = True) -> Iterator[Front]:
     """nginx terminating TLS (with ``http2``, or HTTP/1.1 only) before 127.0.0.1:backend_port."""
-    nginx = find_nginx()
-    if nginx is None:
-        pytest.skip("nginx is not installed (apt-get install nginx)")
-    workdir.mkdir(parents=True, exist_ok=True)
-    for name in TEMP_DIRS:
-        (workdir / f"{name}_temp").mkdir(exist_ok=True)
+    nginx = nginx_or_skip()
     port = free_port()
-    conf = workdir / "nginx.conf"
-    conf.write_text(nginx_tls_conf(workdir, port, backend_port, certs, http2))
-    process = subprocess.Popen([nginx, "-p", str(workdir), "-c", str(conf)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        yield _started(f"https://127.0.0.1:{port}/collect", port, process, workdir / "error.log")
-    finally:
-        stop_server(process, signal.SIGQUIT)
+    with nginx_running(nginx, workdir, nginx_tls_conf(workdir, port, backend_port, certs, http2), port) as process:
+        yield Front(f"https://127.0.0.1:{port}/collect", process, workdir / "error.log")
 
 
 # --- Caddy ---------------------------------------------------------------------------------
@@ -146,7 +106,7 @@ https://127.0.0.1:{port} {{
 @contextlib.contextmanager
 def caddy_tls(workdir: Path, backend_port: int, certs: Certs) -> Iterator[Front]:
     """Caddy with the test certificate (no ACME, no admin API) before 127.0.0.1:backend_port."""
-    caddy = _tool("caddy", CADDY_FALLBACK)
+    caddy = find_program("caddy", CADDY_FALLBACK)
     if caddy is None:
         pytest.skip("Caddy is not installed (apt-get install caddy)")
     workdir.mkdir(parents=True, exist_ok=True)
@@ -161,7 +121,8 @@ def caddy_tls(workdir: Path, backend_port: int, certs: Certs) -> Iterator[Front]
         process = subprocess.Popen([caddy, "run", "--config", str(config), "--adapter", "caddyfile"],
                                    stdout=out, stderr=subprocess.STDOUT, env=env, cwd=workdir)
     try:
-        yield _started(f"https://127.0.0.1:{port}/collect", port, process, log)
+        wait_or_stop(port, process, log)
+        yield Front(f"https://127.0.0.1:{port}/collect", process, log)
     finally:
         stop_server(process, signal.SIGTERM)
 
@@ -193,26 +154,30 @@ def go_collector_binary(go: str) -> Path:
     return binary
 
 
-@contextlib.contextmanager
-def go_collector(workdir: Path, setup: CollectorSetup, certs: Certs) -> Iterator[ServerProcess]:
-    """The Go net/http collector serving TLS (h2 and http/1.1 by ALPN) on a free port."""
-    go = _tool("go", GO_FALLBACK)
+def go_binary_or_skip() -> Path:
+    """The built Go collector; skips the test when Go is not installed."""
+    go = find_program("go", GO_FALLBACK)
     if go is None:
         pytest.skip("Go is not installed (apt-get install golang-go)")
-    binary = go_collector_binary(go)
+    return go_collector_binary(go)
+
+
+@contextlib.contextmanager
+def go_collector(workdir: Path, setup: CollectorSetup, certs: Certs | None = None,
+                 binary: Path | None = None) -> Iterator[ServerProcess]:
+    """The Go net/http collector on a free port: TLS with ``certs`` (h2 and http/1.1 by
+    ALPN), plain HTTP/1.1 without."""
+    binary = binary or go_binary_or_skip()
     workdir.mkdir(parents=True, exist_ok=True)
     write_config(workdir / "collector.json", setup)
     port = free_port()
     log = workdir / "go.log"
+    tls = [str(certs.cert), str(certs.key)] if certs else []
     with log.open("wb") as out:
-        process = subprocess.Popen([str(binary), f"127.0.0.1:{port}", str(workdir / "collector.json"),
-                                    str(certs.cert), str(certs.key)], stdout=out, stderr=subprocess.STDOUT)
-    collector = ServerProcess(f"https://127.0.0.1:{port}/collect", workdir, process, log)
+        process = subprocess.Popen([str(binary), f"127.0.0.1:{port}", str(workdir / "collector.json"), *tls],
+                                   stdout=out, stderr=subprocess.STDOUT)
     try:
-        try:
-            wait_until_listening(port, process)
-        except RuntimeError as exc:
-            raise RuntimeError(f"{exc}\n{collector.log_tail()}") from None
-        yield collector
+        wait_or_stop(port, process, log)
+        yield ServerProcess(f"{'https' if certs else 'http'}://127.0.0.1:{port}/collect", workdir, process, log)
     finally:
         stop_server(process, signal.SIGTERM)

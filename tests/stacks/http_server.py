@@ -18,6 +18,7 @@ from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from tests.background import ServedInThread
 from tests.stacks.common import CollectorSetup, read_store
 
 LIMIT = 1_048_576
@@ -77,7 +78,7 @@ class CollectHandler(BaseHTTPRequestHandler):
             out.write(line + "\n")
 
 
-class HttpServerCollector:
+class HttpServerCollector(ServedInThread):
     """The collector on 127.0.0.1, port 0, in a background thread:
 
         with HttpServerCollector(setup) as collector: ... collector.url ...
@@ -85,20 +86,10 @@ class HttpServerCollector:
 
     def __init__(self, setup: CollectorSetup) -> None:
         handler = type("Handler", (CollectHandler,), {"setup_": setup})
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/collect"
-        self.thread = threading.Thread(target=self.server.serve_forever, name="http-server-collector",
-                                       daemon=True)
-
-    def __enter__(self) -> "HttpServerCollector":
-        self.thread.start()
-        return self
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        server.daemon_threads = True
+        super().__init__(server, name="http-server-collector")
+        self.url = f"http://127.0.0.1:{self.port}/collect"
 
     def stored(self) -> list[dict]:
         return read_store(self.server.RequestHandlerClass.setup_.store)
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)

@@ -12,7 +12,7 @@ from typing import Callable, Iterator
 
 import pytest
 
-from tests.nginx_passthrough import free_port, stop_server, wait_until_listening
+from tests.nginx_passthrough import free_port, stop_server, wait_or_stop
 from tests.stacks.common import CollectorSetup, ServerProcess, write_config
 
 SERVER = Path(__file__).with_name("collect.js")
@@ -25,13 +25,8 @@ def start_node(node: str, workdir: Path, setup: CollectorSetup) -> ServerProcess
     with log.open("wb") as out:  # the child keeps its own copy of the descriptor
         process = subprocess.Popen([node, str(SERVER), str(port), str(workdir / "collector.json")],
                                    stdout=out, stderr=subprocess.STDOUT)
-    collector = ServerProcess(f"http://127.0.0.1:{port}/collect", workdir, process, log)
-    try:
-        wait_until_listening(port, process)
-    except RuntimeError as exc:
-        stop_server(process, signal.SIGTERM)
-        raise RuntimeError(f"{exc}\n{collector.log_tail()}") from None
-    return collector
+    wait_or_stop(port, process, log)
+    return ServerProcess(f"http://127.0.0.1:{port}/collect", workdir, process, log)
 
 
 @pytest.fixture
