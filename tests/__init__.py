@@ -1,0 +1,1 @@
+"""The self-tests: run by .ci/run as the README's test command."""

@@ -23,7 +23,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from conformance.collector.store import CollectorStore, EventRow, RequestRecord
+from conformance.collector.store import CollectorStore, EventRow, RequestRow
 from conformance.engines.sinks import (
     BadRecord,
     SCHEMES, Found, RecordShape, SinkError, events_in, open_sink, parse_record_shape, redact_spec,
@@ -189,7 +189,7 @@ def reference_store(path: Path, batches: list[list[dict]]) -> CollectorStore:
     store = CollectorStore(str(path))
     for batch in batches:
         body = encode_plain(batch)
-        record = RequestRecord("2026-01-01T00:00:00.000Z", "POST", "/collect", "appId=shop_dev",
+        record = RequestRow("2026-01-01T00:00:00.000Z", "POST", "/collect", "appId=shop_dev",
                                "shop_dev", "Web", None, "1", None, None, "127.0.0.1", "ua",
                                "application/json", None, body, "x", len(batch))
         store.save_request(record, [EventRow(i, e["event_id"], e["event_type"], e["app_id"],

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+from typing import Callable, Sequence
 
 from conformance import __version__, catalog
 from conformance.cli.setup import add_setup
@@ -43,60 +43,59 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _command(sub: argparse._SubParsersAction, name: str, summary: str, description: str,
+             add_arguments: Callable[[argparse.ArgumentParser], None],
+             run: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
+    """One subcommand: its help line, its description, its options and what runs it."""
+    parser = sub.add_parser(name, help=summary, description=description)
+    add_arguments(parser)
+    parser.set_defaults(func=run)
+    return parser
+
+
 def _add_reproduce(sub: argparse._SubParsersAction) -> None:
     from conformance.cli.reproduce import add_arguments, run
-    p = sub.add_parser(
-        "reproduce", help="re-send one case's requests from a bundle and compare the answers",
-        description="Re-send the exact requests of one case, as the bundle's exchanges.har kept them, to "
-                    "the collector (the bundle's target, or --endpoint), and print the recorded and the new "
-                    "answer side by side. Exit 0 when every status is the same, 1 when one differs, 4 for "
-                    "bad input.")
-    add_arguments(p)
-    p.set_defaults(func=run)
+    _command(sub, "reproduce", "re-send one case's requests from a bundle and compare the answers",
+             "Re-send the exact requests of one case, as the bundle's exchanges.har kept them, to "
+             "the collector (the bundle's target, or --endpoint), and print the recorded and the new "
+             "answer side by side. Exit 0 when every status is the same, 1 when one differs, 4 for "
+             "bad input.", add_arguments, run)
 
 
 def _add_certify(sub: argparse._SubParsersAction) -> None:
     from conformance.plugin.options import CERTIFY, add_arguments
-    p = sub.add_parser(
-        "certify", help="certify a collector (the embedded reference collector when no --endpoint)",
-        description="Run the conformance cases against a collector and write a certification "
-                    "bundle. Without --endpoint, the embedded reference collector is started on "
-                    "a free loopback port with a random auth cookie and an allowed web origin, "
-                    "and certified in the core, auth, web, delivery and durability profiles (its "
-                    "SQLite database is read back as the sink, and the suite kills and restarts it).")
-    add_arguments(p, CERTIFY)
-    p.set_defaults(func=run_certify)
+    _command(sub, "certify", "certify a collector (the embedded reference collector when no --endpoint)",
+             "Run the conformance cases against a collector and write a certification "
+             "bundle. Without --endpoint, the embedded reference collector is started on "
+             "a free loopback port with a random auth cookie and an allowed web origin, "
+             "and certified in the core, auth, web, delivery and durability profiles (its "
+             "SQLite database is read back as the sink, and the suite kills and restarts it).",
+             lambda p: add_arguments(p, CERTIFY), run_certify)
 
 
 def _add_serve(sub: argparse._SubParsersAction) -> None:
     from conformance.collector.serve import add_serve_arguments, run_serve
-    p = sub.add_parser("serve", help="run the reference collector",
-                       description="Run the reference collector: a conforming Clickstream collector "
-                                   "that stores what it accepts in SQLite.")
-    add_serve_arguments(p)
-    p.set_defaults(func=run_serve)
+    _command(sub, "serve", "run the reference collector",
+             "Run the reference collector: a conforming Clickstream collector that stores what it "
+             "accepts in SQLite.", add_serve_arguments, run_serve)
 
 
 def _add_validate(sub: argparse._SubParsersAction) -> None:
     from conformance.strategies.validate import add_arguments, run
-    p = sub.add_parser("validate", help="validate request bodies or captured requests",
-                       description="Check JSON bodies, or JSON lines of captured requests with a "
-                                   "'body' field, against the request body schema and the document's limits.")
-    add_arguments(p)
-    p.set_defaults(func=run)
+    _command(sub, "validate", "validate request bodies or captured requests",
+             "Check JSON bodies, or JSON lines of captured requests with a 'body' field, against the "
+             "request body schema and the document's limits.", add_arguments, run)
 
 
 def _add_load(sub: argparse._SubParsersAction) -> None:
     from conformance.load.options import one_line_errors
     from conformance.plugin.options import LOAD, add_arguments
-    p = sub.add_parser(
-        "load", help="load and soak a collector (Locust): throughput, latency, loss",
-        description="Send realistic traffic (Web SDK single events, batches, base64-gzip mobile batches) "
-                    "with Locust, measure throughput, latency and errors, and with --sink account for every "
-                    "acknowledged event. Thresholds make it a CI gate. Needs the [load] extra (Locust).")
-    add_arguments(p, LOAD)
-    one_line_errors(p)
-    p.set_defaults(func=run_load)
+    parser = _command(sub, "load", "load and soak a collector (Locust): throughput, latency, loss",
+                      "Send realistic traffic (Web SDK single events, batches, base64-gzip mobile batches) "
+                      "with Locust, measure throughput, latency and errors, and with --sink account for every "
+                      "acknowledged event. Thresholds make it a CI gate. Needs the [load] extra (Locust).",
+                      lambda p: add_arguments(p, LOAD), run_load)
+    one_line_errors(parser)
 
 
 def _add_reports(sub: argparse._SubParsersAction) -> None:

@@ -30,7 +30,7 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 
 from .body import Rejected, compression_of, decode_batch
-from .store import CollectorStore, RequestRecord
+from .store import CollectorStore, RequestRow
 
 log = logging.getLogger("clickstream.collector")
 
@@ -124,10 +124,10 @@ def _client_ip(request: web.Request) -> str | None:
     return first or request.remote
 
 
-def _request_record(request: web.Request, body: bytes, event_count: int) -> RequestRecord:
+def _request_row(request: web.Request, body: bytes, event_count: int) -> RequestRow:
     query = request.query
     now = datetime.now(timezone.utc)
-    return RequestRecord(
+    return RequestRow(
         received_at=now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         method=request.method, path=request.rel_url.raw_path,
         query=request.rel_url.raw_query_string,  # as received, still percent-encoded
@@ -156,7 +156,7 @@ async def _ingest(request: web.Request) -> web.Response:
             request.headers.get("Content-Encoding", ""), config.max_decoded)
     except Rejected as refusal:
         return _refusal(refusal.status, refusal.reason, close=refusal.status == 413)
-    record = _request_record(request, body, len(rows))
+    record = _request_row(request, body, len(rows))
     store = request.app[STORE_KEY]
     # 200 only once the commit returned: whatever was answered 200 is on disk.
     await loop.run_in_executor(request.app[STORE_POOL_KEY], store.save_request, record, rows)

@@ -60,7 +60,7 @@ REQUEST_COLUMNS = (
 
 
 @dataclass(frozen=True)
-class RequestRecord:
+class RequestRow:
     """What is kept about one accepted HTTP request."""
     received_at: str
     method: str
@@ -130,7 +130,7 @@ class CollectorStore:
 
     # --- writing -----------------------------------------------------------
 
-    def save_request(self, record: RequestRecord, events: Iterable[EventRow]) -> int:
+    def save_request(self, record: RequestRow, events: Iterable[EventRow]) -> int:
         """Store one request and its events in a single committed transaction;
         returns the request id."""
         values = [getattr(record, name) for name in REQUEST_COLUMNS]
