@@ -1,13 +1,14 @@
 """Small named checks on one exchange. Each raises a typed failure or returns None.
 
 Checks never send anything; the cases send through ``Target`` and hand the exchange
-here. Transport problems (timeout, refused) are dealt with in ``Target.send``; a check
+here. A check that passes notes its requirement as held (``note_held``), so that a
+case stopped later by another requirement's failure shows this one as judged. Transport problems (timeout, refused) are dealt with in ``Target.send``; a check
 sees answered exchanges and resets (a reset is an answer of sorts: the collector
 closed the connection instead of giving a status).
 """
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, MutableSet
 
 from conformance.wire.exchange import Exchange
 from conformance.failures import (
@@ -22,6 +23,20 @@ from conformance.failures import (
 
 # The methods a collector must implement: anything else may get 501.
 IMPLEMENTED_METHODS = ("POST", "OPTIONS")
+
+# The running case's held requirements: one case runs at a time, its worker threads
+# included, so one slot that the target points at each case's set is enough.
+_held: list[MutableSet[str]] = [set()]
+
+
+def judging(held: MutableSet[str]) -> None:
+    """From now on, note the requirements whose checks pass in ``held`` (a case's set)."""
+    _held[0] = held
+
+
+def note_held(requirement: str) -> None:
+    """A check of ``requirement`` passed: the running case judged it."""
+    _held[0].add(requirement)
 
 
 def describe(ex: Exchange) -> str:
@@ -39,6 +54,7 @@ def expect_accepted(ex: Exchange, requirement: str) -> None:
     if ex.status != 200:
         failure = ServerError if is_server_error(ex) else RejectedValidData
         raise failure(requirement, "200", describe(ex), ex)
+    note_held(requirement)
 
 
 def expect_status(ex: Exchange, expected: Iterable[int], requirement: str,
@@ -47,6 +63,7 @@ def expect_status(ex: Exchange, expected: Iterable[int], requirement: str,
     allowed = sorted(set(expected))
     if ex.status not in allowed:
         raise failure(requirement, _statuses(allowed), describe(ex), ex)
+    note_held(requirement)
 
 
 def _statuses(allowed: list[int]) -> str:
@@ -74,6 +91,7 @@ def expect_no_server_error(ex: Exchange, requirement: str = "CS-ROBUST") -> None
         expected = "no 5xx status" + ("" if ex.method.upper() in IMPLEMENTED_METHODS
                                       else " (501 Not Implemented allowed for this method)")
         raise ServerError(requirement, expected, describe(ex), ex)
+    note_held(requirement)
 
 
 def is_unimplemented_method(ex: Exchange) -> bool:
@@ -84,8 +102,11 @@ def is_unimplemented_method(ex: Exchange) -> bool:
 
 def expect_empty_success_body(ex: Exchange, requirement: str = "CS-OK-EMPTY") -> None:
     """The document says a success returns nothing else."""
-    if ex.status == 200 and ex.response_body_size > 0:
+    if ex.status != 200:
+        return  # nothing to judge: only a 200 is meant to be empty
+    if ex.response_body_size > 0:
         raise NonEmptySuccessBody(requirement, "an empty body", describe(ex), ex)
+    note_held(requirement)
 
 
 def is_server_error(ex: Exchange) -> bool:

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 from urllib.parse import quote
 
 from conformance import catalog
-from conformance.checks import describe, expect_accepted, expect_empty_success_body
+from conformance.checks import describe, expect_accepted, expect_empty_success_body, judging, note_held
 from conformance.wire.exchange import Exchange, Sender
 from conformance.wire.http1 import Client
 from conformance.failures import CollectorDied, ConformanceFailure, CouldNotJudge, TooSlow
@@ -71,6 +71,7 @@ class CaseEvidence:
     exchange_count: int = 0
     observations: list[dict[str, str]] = field(default_factory=list)
     warnings: list[ConformanceFailure] = field(default_factory=list)
+    held: set[str] = field(default_factory=set)  # requirements judged and found held so far
     har: Any = None  # a conformance.wire.har.HarLog: gets every exchange, not only those kept here
 
     def add(self, ex: Exchange) -> None:
@@ -112,6 +113,7 @@ class Target:
             self._parent.case = evidence
         else:
             self._case = evidence
+            judging(evidence.held)
 
     def over(self, client: Sender) -> "Target":
         """This target through another client: the same settings, case and history."""
@@ -190,6 +192,8 @@ class Target:
             self._check_still_alive(f"a request of {self.case.name} timed out")
             raise TooSlow("CS-TIMELY", f"an answer within {self.settings.timeout:g} s",
                           describe(ex), ex)
+        if ex.outcome == "answered":
+            note_held("CS-TIMELY")
         if ex.outcome == "refused":
             self.down_reason = f"connection refused during {self.case.name}: {ex.detail}"
             raise CouldNotJudge(self.down_reason, ex)
@@ -244,6 +248,7 @@ class Target:
         """The canary: a known-good request must still get 200 after a hostile one."""
         ex = self.send_known_good("canary")
         if ex.status == 200:
+            note_held("CS-ROBUST")
             return
         if ex.status is None:
             self.down_reason = f"stopped answering after {after}"
@@ -271,6 +276,10 @@ class Target:
             check(*args, **kwargs)
         except ConformanceFailure as failure:
             self.warn(failure)
+
+    def judged(self, requirement: str) -> None:
+        """Note that the case judged ``requirement`` and found it held (checks note their own)."""
+        note_held(requirement)
 
     def warn(self, failure: ConformanceFailure) -> None:
         """Record a SHOULD failure found outside a check (WARN); the case goes on."""

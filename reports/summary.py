@@ -112,7 +112,11 @@ def failure_item(case: dict[str, Any]) -> str:
     head = (f"- **{cell(case.get('outcome', ''))}** {code(case.get('case', ''))}: "
             f"**{cell(ids)}** ({cell(case.get('level', ''))})")
     if failure and others:
-        head += f", also checks {cell(', '.join(others))}"
+        held = [r for r in others if r in (case.get("held") or ())]
+        unjudged = [r for r in others if r not in held]
+        head += "".join(part for part in (
+            f", also checks {cell(', '.join(held))} (held)" if held else "",
+            f", stopped before judging {cell(', '.join(unjudged))}" if unjudged else ""))
     body = []
     if failure:
         body.append(f"{cell(failure.get('title', ''))}. Expected: {cell(_clip(failure.get('expected')))}; "

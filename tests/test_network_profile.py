@@ -206,6 +206,10 @@ def test_a_broken_server_is_caught(broken: NetworkMutant, tmp_path: Path) -> Non
         assert worst.get(requirement) == "FAIL", show(results)
     unexplained = {r for r, o in worst.items() if o in ("FAIL", "ERROR")} - broken.breaks - broken.collateral
     assert not unexplained, show(results)
+    # The requirement rows say the same: a row fails only where a failure names it.
+    named = {c["failure"]["requirement"] for c in results["cases"] if c["outcome"] == "FAIL"}
+    failed_rows = {r["id"] for r in results["requirements"] if r["profile"] == "network" and r["outcome"] == "FAIL"}
+    assert failed_rows == named, (failed_rows, named)
 
 
 def test_the_correct_base_of_the_mutants_passes(tmp_path: Path) -> None:

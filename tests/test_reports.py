@@ -116,6 +116,10 @@ def failing_cases() -> list[dict[str, Any]]:
                                          "[CS-OK-EMPTY] NonEmptySuccessBody: A 200 answer carried a body",
                                          exchanges=[exchange("status::test_cs_ok_empty", response_body=b"ok")]),
     }
+    # A soft SHOULD failure, as Target.soft records it: the warning names its requirement.
+    replaced["status::test_cs_ok_empty"]["warnings"] = [
+        {"kind": "NonEmptySuccessBody", "title": "A 200 answer carried a body", "requirement": "CS-OK-EMPTY",
+         "expected": "an empty body", "actual": "200 OK with body 'ok'", "detail": ""}]
     return [replaced.get(c["case"], c) for c in passing_cases()]
 
 

@@ -83,8 +83,10 @@ def judge_sent(target: Target, ids: set[str], lost_as: str = LOSS, corrupt_as: s
     found = read_back(target, ids)
     problems = acked_problems(target.ledger, found, ids, lost_as, corrupt_as)
     fail_on(target, problems, "lost", f"all {len(ids)} events in the sink", found, len(ids))
+    target.judged(lost_as)
     fail_on(target, problems, "corrupt", "each stored event equal to the one sent (JSON value, integers kept)",
             found, len(ids))
+    target.judged(corrupt_as)
 
 
 def send_and_judge(target: Target, events: list[dict[str, Any]], body: bytes | None = None,

@@ -99,6 +99,7 @@ def attack(target: Target, notes: dict[str, Any], kind: str) -> attacks.AttackRe
     report = attacks.run_attack(kind, plan, attacks.recovery(send_good))
     notes["attacks"].append(report.to_dict())
     _observe(target, report)
+    target.judged(TIMEOUTS)  # observed: what the collector's timeouts are (INFO)
     _judge_canary(target, report)
     return report
 
@@ -134,15 +135,19 @@ def _judge_canary(target: Target, report: attacks.AttackReport) -> None:
                             f"{len(bad)} of {len(report.shots)} canary requests failed; the first, at "
                             f"{first.at:.1f} s into the attack: {describe(first.exchange)}", first.exchange,
                             detail=f"attack {report.name}: {report.peak_open} hostile connections open at the peak")
+    target.judged(CANARY)
     if report.recovered_after is None:
         raise NotRecovered(RECOVER, f"a 200 within {attacks.RECOVERY_GRACE:g} s after the attack's sockets closed",
                            "no 200 to a known-good request in that time", detail=f"attack {report.name}")
+    target.judged(RECOVER)
     p99 = report.canary_p99()
     if p99 is not None and p99 > target.settings.timeout:
         target.warn(SlowCanary(
             LATENCY, f"canary p99 latency within the request timeout ({target.settings.timeout:g} s)",
             f"p99 {p99:.2f} s during the {report.name} attack ({report.peak_open} hostile connections)",
             max(report.shots, key=lambda s: s.latency or 0).exchange))
+    else:
+        target.judged(LATENCY)
 
 
 def judge_uploads(target: Target, report: attacks.AttackReport) -> None:

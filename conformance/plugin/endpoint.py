@@ -130,6 +130,7 @@ class EndpointMode:
             "failure": failure.to_dict() if failure else None,
             "warnings": [w.to_dict() for w in evidence.warnings],
             "observations": list(evidence.observations),
+            "held": sorted(evidence.held & set(ids)),
             "exchange_count": evidence.exchange_count,
             "exchanges": [{**ex.to_dict(), "curl": ex.curl()} for ex in evidence.exchanges],
             "duration": round(call.duration, 3),

@@ -14,9 +14,11 @@ from conformance.failures import ERROR, FAIL, INFO, PASS, SKIP, WARN
 from conformance.target import Settings
 
 FORMAT = "clickstream-conformance/results@1"
-# Worst first: a requirement takes the worst outcome among its cases.
-SEVERITY = (ERROR, FAIL, WARN, INFO, PASS, SKIP)
-NOT_TESTED = "NOT TESTED"
+NOT_TESTED = "NOT TESTED"  # no case of the run carries the requirement
+NOT_JUDGED = "NOT JUDGED"  # its cases stopped (on another requirement) before judging it
+# Worst first: a requirement takes the worst outcome its cases gave it; one case that
+# judged it outranks another that stopped before it.
+SEVERITY = (ERROR, FAIL, WARN, INFO, PASS, NOT_JUDGED, SKIP)
 
 
 class RunResults:
@@ -66,7 +68,7 @@ class RunResults:
         rows = []
         for req in catalog.REQUIREMENTS:
             cases = [c for c in self.cases if req.id in c["requirements"]]
-            outcomes = [_row_outcome(c["outcome"], req.level) for c in cases]
+            outcomes = [requirement_outcome(c, req) for c in cases]
             outcome = next((o for o in SEVERITY if o in outcomes), NOT_TESTED)
             if req.profile not in self.settings.profiles:
                 outcome = SKIP if cases else NOT_TESTED
@@ -85,7 +87,7 @@ class RunResults:
                 verdicts[profile] = "NOT SELECTED"
             elif any(_breaks(r, self.cases) for r in mine):
                 verdicts[profile] = "FAIL"
-            elif any(r["outcome"] in (NOT_TESTED, SKIP) and r["level"] != catalog.INFO for r in mine):
+            elif any(r["outcome"] in (NOT_TESTED, NOT_JUDGED, SKIP) and r["level"] != catalog.INFO for r in mine):
                 verdicts[profile] = "PARTIAL"
             else:
                 verdicts[profile] = "PASS"
@@ -172,17 +174,29 @@ class RunResults:
         }
 
 
-def _row_outcome(case_outcome: str, level: str) -> str:
-    """An observation case whose MUST checks held passes its MUST/SHOULD requirements."""
-    if case_outcome == INFO and level != catalog.INFO:
-        return PASS
-    if case_outcome == PASS and level == catalog.INFO:
-        return INFO
-    return case_outcome
+def requirement_outcome(case: dict[str, Any], req: catalog.Requirement) -> str:
+    """What one case says of one of its requirements. Only the requirement a failure
+    names fails (or warns); a warning marks the SHOULD it names. The others pass where
+    the case judged them (it ran to its end, or their checks passed before it stopped)
+    and are NOT JUDGED where it stopped before them (ERROR, for a MUST or SHOULD of a
+    case that could not be judged). An INFO requirement is observed, never failed."""
+    outcome = case["outcome"]
+    if outcome == SKIP:
+        return SKIP
+    failure = case.get("failure") or {}
+    if failure.get("requirement") == req.id:
+        return outcome
+    if req.id in {w.get("requirement") for w in case.get("warnings", [])}:
+        return WARN
+    stopped = outcome == ERROR or bool(failure)
+    if stopped and req.id not in case.get("held", ()):
+        return ERROR if outcome == ERROR and req.level != catalog.INFO else NOT_JUDGED
+    return INFO if req.level == catalog.INFO else PASS
 
 
 def _breaks(row: dict[str, Any], cases: list[dict[str, Any]]) -> bool:
-    return any(c["outcome"] in (FAIL, ERROR) and not c.get("baselined")
+    req = catalog.get(row["id"])
+    return any(requirement_outcome(c, req) in (FAIL, ERROR) and not c.get("baselined")
                for c in cases if row["id"] in c["requirements"])
 
 

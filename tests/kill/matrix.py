@@ -65,6 +65,7 @@ def problems(mutant: Mutant, run: SuiteRun) -> list[str]:
                                     for case in run.failed_cases(r)):
         found.append(f"not caught by {mutant.caught_by} as a FAIL (failing cases: "
                      f"{run.cases_with(['FAIL'])[:5]})")
+    found += row_problems(run)
     if mutant.max_seconds is not None and run.seconds > mutant.max_seconds:
         found.append(f"took {run.seconds:.0f} s, more than {mutant.max_seconds:.0f} s")
     unexpected = failing - mutant.breaks - mutant.collateral
@@ -72,6 +73,16 @@ def problems(mutant: Mutant, run: SuiteRun) -> list[str]:
         found.append(f"imprecise: also failed {sorted(unexpected)}: "
                      f"{[c for r in sorted(unexpected) for c in run.catching_cases(r)][:8]}")
     return found
+
+
+def row_problems(run: SuiteRun) -> list[str]:
+    """The requirement matrix shows FAIL only on a requirement a FAIL's failure names,
+    and never on an INFO requirement (issue 28: one broken requirement, one FAIL row)."""
+    named = {c["failure"]["requirement"] for c in run.cases if c["outcome"] == "FAIL" and c.get("failure")}
+    rows = run.results.get("requirements") or [] if run.results else []
+    failed = {r["id"]: r["level"] for r in rows if r["outcome"] == "FAIL"}
+    found = [f"requirement row {i} FAILs, but no failure names it" for i in sorted(failed.keys() - named)]
+    return found + [f"INFO requirement {i} shows FAIL" for i, level in sorted(failed.items()) if level == "INFO"]
 
 
 def describe(mutant: Mutant, run: SuiteRun) -> str:
