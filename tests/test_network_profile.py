@@ -113,12 +113,12 @@ def mutant(name: str, workdir: Path) -> Iterator[tuple[str, str]]:
 
 # --- running the profile -------------------------------------------------------------
 
-def run_profile(url: str, workdir: Path, *options: str) -> dict[str, Any]:
+def run_profile(url: str, workdir: Path, *options: str, seconds: str = SECONDS) -> dict[str, Any]:
     """The network cases against ``url``; results.json with the network cases only."""
     out = workdir / "bundle"
     run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-k", "network",
                           "--endpoint", url, "--app-id", "shop_dev", "--profile", "network",
-                          "--network-seconds", SECONDS, "--conformance-report", str(out), *options],
+                          "--network-seconds", seconds, "--conformance-report", str(out), *options],
                          cwd=workdir, capture_output=True, text=True, timeout=240)
     assert (out / "results.json").exists(), run.stdout[-3000:] + run.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())

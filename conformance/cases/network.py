@@ -116,6 +116,7 @@ def _observe(target: Target, report: attacks.AttackReport) -> None:
             target.observe(f"{report.name}: the collector kept all {count} {kind} connections open for the "
                            f"attack's {report.seconds:g} s", key=f"{kind} connection timeout",
                            value=f"over {report.seconds:g} s")
+    _observe_connects(target, report)
     if report.name == "flood":
         target.observe(f"flood: {report.peak_open} connections open at once, answers {report.statuses}",
                        key="most concurrent connections served", value=str(report.statuses.get("200", 0)))
@@ -123,6 +124,19 @@ def _observe(target: Target, report: attacks.AttackReport) -> None:
     target.observe(f"{report.name}: canary p99 {p99 if p99 is None else round(p99, 3)} s over "
                    f"{len(report.shots)} requests; serving again after "
                    f"{'-' if report.recovered_after is None else round(report.recovered_after, 3)} s")
+
+
+def _observe_connects(target: Target, report: attacks.AttackReport) -> None:
+    """What the listen queue did with the attack's connects (INFO): a short queue makes
+    connects wait for SYN retries or fail, which the attack counts and does not wait out."""
+    wanted, at_once = report.sockets_allowed, report.connected_at_once
+    if at_once >= wanted:
+        return
+    failed = ", ".join(f"{n} {why}" for why, n in sorted(report.connects.items()))
+    target.observe(f"{report.name}: the listen queue took {at_once} of {wanted} connections at once; "
+                   f"{report.opened - at_once} more connected after a SYN retry"
+                   + (f"; not connected: {failed}" if failed else ""),
+                   key="connections the listen queue took at once", value=f"{at_once} of {wanted}")
 
 
 def _judge_canary(target: Target, report: attacks.AttackReport) -> None:

@@ -37,7 +37,8 @@ CANARY_INTERVAL = 0.25    # one canary request this often, whatever the previous
 CANARY_MAX_IN_FLIGHT = 128
 TICK = 0.05
 SAMPLE_EVERY = 0.25
-RAMP_PER_TICK = 64        # connections opened per tick: a fast ramp, not a burst of SYNs
+RAMP_PER_TICK = 64        # connects begun per tick: a fast ramp, not a burst of SYNs
+SYN_RETRY = 0.5           # a connect slower than this waited for a SYN retry (the first is at 1 s)
 CONNECT_TIMEOUT = 3.0
 HEADER_DRIP_EVERY = 2.0   # slow headers: one byte this often
 BODY_DRIP = (4, 1.0)      # slow body: 4 bytes a second
@@ -102,6 +103,8 @@ class AttackReport:
     sockets_allowed: int
     opened: int = 0
     connect_failures: int = 0
+    connects: dict[str, int] = field(default_factory=dict)           # failed connects, by why
+    connected_at_once: int = 0      # connected with no SYN retry: what the listen queue took at once
     peak_open: int = 0
     series: list[tuple[float, int]] = field(default_factory=list)   # (t, open sockets)
     held: dict[str, list[float]] = field(default_factory=dict)      # kind -> seconds until the server closed
@@ -127,7 +130,8 @@ class AttackReport:
         return {
             "attack": self.name, "seconds": self.seconds, "sockets": self.sockets_allowed,
             "sockets_wanted": self.sockets_wanted, "opened": self.opened,
-            "connect_failures": self.connect_failures, "peak_open": self.peak_open,
+            "connect_failures": self.connect_failures, "connects_failed": self.connects,
+            "connected_at_once": self.connected_at_once, "peak_open": self.peak_open,
             "open_series": [[round(t, 2), n] for t, n in self.series],
             "canary": [[round(s.at, 2), None if s.latency is None else round(s.latency, 4), s.status]
                        for s in self.shots],
@@ -209,10 +213,13 @@ class Attack:
 
     def __init__(self, plan: Plan, sockets: int) -> None:
         self.plan, self.sockets = plan, sockets
-        self.conns: list[RawConnection] = []
+        self.conns: list[RawConnection] = []     # connected, in the order they connected
+        self.pending: list[RawConnection] = []   # still connecting (TCP, then TLS)
+        self.attempts = 0                        # connects begun: at most ``sockets``, never retried
+        self.connects: dict[str, int] = {}       # why connects failed: refused, reset, timed out, ...
+        self.at_once = 0                         # connected without waiting for a SYN retry
         self.kind_of: dict[int, str] = {}
-        self.since: dict[int, float] = {}     # id(conn) -> when its hold started
-        self.connect_failures = 0
+        self.since: dict[int, float] = {}     # id(conn) -> when its hold started: its own connect
         self.uploads: list[Upload] = []
         self.statuses: dict[str, int] = {}
         self.selector = selectors.DefaultSelector()
@@ -225,19 +232,57 @@ class Attack:
         return False
 
     # the machinery
+    @property
+    def connect_failures(self) -> int:
+        return sum(self.connects.values())
+
+    def resolved(self) -> bool:
+        """Every connect this attack will make has begun and ended (open or failed)."""
+        return self.attempts >= self.sockets and not self.pending
+
     def open_more(self, now: float, per_tick: int = RAMP_PER_TICK) -> None:
-        for _ in range(min(per_tick, self.sockets - len(self.conns))):
+        """Begin up to ``per_tick`` more connects, without waiting for any: a server whose
+        listen queue is short delays them, but not the attack's clock."""
+        for _ in range(min(per_tick, self.sockets - self.attempts)):
+            self.attempts += 1
             try:
-                conn = RawConnection(self.plan.endpoint, CONNECT_TIMEOUT, self.plan.ssl_context)
-            except (OSError, ValueError):
-                self.connect_failures += 1
-                if self.connect_failures > self.sockets:  # bounded: give up opening more
-                    self.sockets = len(self.conns)
-                return
-            self.conns.append(conn)
-            self.since[id(conn)] = conn.opened_at
-            self.selector.register(conn.sock, selectors.EVENT_READ, conn)
-            self.on_open(conn, len(self.conns), now)
+                conn = RawConnection(self.plan.endpoint, self.plan.ssl_context)
+            except (OSError, ValueError) as exc:  # no descriptor left, a name that does not resolve
+                self._failed(type(exc).__name__)
+                continue
+            if conn.failure is not None:
+                self._failed(conn.failure)
+                continue
+            self.pending.append(conn)
+            self.selector.register(conn.sock, conn.wants, conn)
+        self._expire(now)
+
+    def _expire(self, now: float) -> None:
+        """A connect not done within CONNECT_TIMEOUT is given up: the server never took it."""
+        for conn in [c for c in self.pending if now - c.started_at >= CONNECT_TIMEOUT]:
+            self.pending.remove(conn)
+            self._forget(conn)
+            conn.close()
+            self._failed("timed out")
+
+    def _failed(self, why: str) -> None:
+        self.connects[why] = self.connects.get(why, 0) + 1
+
+    def _connect_ready(self, conn: RawConnection) -> None:
+        if not conn.progress():  # the TLS handshake wants the other direction
+            self.selector.modify(conn.sock, conn.wants, conn)
+            return
+        self.pending.remove(conn)
+        if conn.failure is not None:
+            self._forget(conn)
+            conn.close()
+            self._failed(conn.failure)
+            return
+        self.selector.modify(conn.sock, selectors.EVENT_READ, conn)
+        self.conns.append(conn)
+        self.since[id(conn)] = conn.opened_at
+        self.at_once += conn.opened_at - conn.started_at < SYN_RETRY
+        self.on_open(conn, len(self.conns), conn.opened_at)
 
     def read_ready(self, timeout: float) -> None:
         if not self.selector.get_map():
@@ -245,7 +290,9 @@ class Attack:
             return
         for key, _ in self.selector.select(timeout):
             conn = key.data
-            if conn.poll_closed() or not conn.open:
+            if conn.connecting:
+                self._connect_ready(conn)
+            elif conn.poll_closed() or not conn.open:
                 self._forget(conn)
             else:
                 self.on_data(conn)
@@ -272,7 +319,9 @@ class Attack:
         return out
 
     def close_all(self) -> None:
-        for conn in self.conns:
+        for _ in self.pending:  # still connecting when the attack ended
+            self._failed("timed out")
+        for conn in [*self.conns, *self.pending]:
             try:
                 self._forget(conn)
                 conn.close()
@@ -396,7 +445,7 @@ class Flood(Attack):
     def on_tick(self, now: float) -> None:
         if not self.fired:
             self.open_more(now, per_tick=self.sockets)  # the flood: no ramp
-            if len(self.conns) >= self.sockets:
+            if self.resolved():  # every connect that will succeed has: the burst goes out
                 self.fired = True
                 for conn in self.conns:
                     body, _ = self.plan.make_body(1)
@@ -459,7 +508,7 @@ class Aborted(Attack):
 
     def on_tick(self, now: float) -> None:
         self.open_more(now, per_tick=4)
-        if len(self.conns) >= self.sockets and not hasattr(self, "all_cut_at"):
+        if self.resolved() and not hasattr(self, "all_cut_at"):
             self.all_cut_at = now
 
     def done(self, now: float) -> bool:
@@ -503,6 +552,7 @@ def run_attack(kind: str, plan: Plan, recover: Callable[[float], float | None],
         canary.stop.set()
     report.series.append((time.monotonic() - started, 0))
     report.opened, report.connect_failures = len(attack.conns), attack.connect_failures
+    report.connects, report.connected_at_once = dict(attack.connects), attack.at_once
     report.statuses, report.uploads = attack.statuses, attack.uploads
     report.recovered_after = recover(RECOVERY_GRACE)
     report.shots = canary.finish()
