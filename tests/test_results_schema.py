@@ -20,6 +20,7 @@ from conformance.collector.server import CollectorConfig, RunningCollector, serv
 from tests.kill.mutants import APP_ID, MUTANTS, build_app, suite_options
 from tests.kill.server import AppServer
 from tests.kill.suite import SuiteRun, run_suite
+from tests.test_reports import make_results
 from tests.tls_certs import make_certs
 
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "conformance" / "plugin" / "results.schema.json"
@@ -97,6 +98,11 @@ def open_objects(node: Any, path: str = "#") -> Iterator[str]:
 def test_every_object_the_schema_describes_is_closed() -> None:
     """A new field in the code must fail validation, not slip past the docs."""
     assert list(open_objects(schema())) == []
+
+
+def test_the_report_tests_sample_results_fit_too() -> None:
+    """The report self-tests render these: they must look like what a run writes."""
+    assert problems(make_results(failing=False)) == [] and problems(make_results(failing=True)) == []
 
 
 def test_a_signed_certification_of_every_embedded_profile_fits(certified: dict[str, Any]) -> None:
