@@ -94,9 +94,11 @@ def test_the_wheel_installs_one_top_level_name(wheel: Path) -> None:
     assert tops == {"conformance"}
 
 
-def test_the_sdist_carries_the_changelog_and_the_action(sdist: Path) -> None:
+def test_the_sdist_carries_the_changelog_the_action_and_the_docs(sdist: Path) -> None:
     names = {n.split("/", 1)[-1] for n in tarfile.open(sdist).getnames()}
     assert {"CHANGELOG.md", "action.yml", "README.md", "pyproject.toml", *SDIST_DATA} <= names
+    assert {"mkdocs.yml", "docs/index.md", "docs/reference/requirements.md", "docs/hooks/refpages.py",
+            "docs/report-screenshot.png"} <= names
 
 
 def test_the_installed_wheel_is_not_this_checkout(installed: Path) -> None:
