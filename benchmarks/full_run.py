@@ -6,13 +6,13 @@ one run (a script, not a test: these machines are shared, so compare figures of 
 1. ``clickstream-conformance certify --no-network``: the embedded reference collector in
    the core, auth, web, delivery and durability profiles (issue 19's goal: under 20 s).
 2. ``clickstream-conformance certify``: the same and the network profile (five attacks
-   of 3 s beside a canary), as the README's quick start runs it.
+   of 3 s beside a canary), as the quick start runs it.
 3. ``benchmarks/floor.py``: the core profile against a plain replay of its own requests
    (goal: within 5x).
 
 For each certification it prints the wall time of the whole command (start-up, the
 collector, pytest, the bundle), pytest's own time from results.json, the verdict and the
-seconds per area, then a Markdown row for the README's speed table, with the date and
+seconds per area, then a Markdown row for the speed table of docs/speed.md, with the date and
 the load average at the start and the end.
 """
 from __future__ import annotations
@@ -91,7 +91,7 @@ def main() -> int:
         print(line)
     load_end = os.getloadavg()[0]
     print(f"load average at the end {load_end:.2f}")
-    print("\nREADME rows:")
+    print("\ndocs/speed.md rows:")
     for name, figures in best.items():
         print(f"| {name} | {figures['wall']:.1f} s wall, {figures['pytest']:.1f} s in pytest, "
               f"{figures['verdict'].split(':')[0]} | {date}, load {load_start:.1f} to {load_end:.1f} |")

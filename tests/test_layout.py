@@ -12,7 +12,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 # Folder on disk -> the package it installs as (pyproject's package-dir).
 PACKAGES = {"conformance": "conformance", "strategies": "conformance.strategies",
-            "reports": "conformance.reports", "tests": "tests", "benchmarks": "benchmarks"}
+            "reports": "conformance.reports", "tests": "tests", "benchmarks": "benchmarks",
+            "docs": "docs"}  # docs/hooks: the MkDocs hook that makes the reference pages
 STDLIB = set(sys.stdlib_module_names)
 # Over 600 lines, but split on another branch of issue 25; each entry must still be over,
 # so that the exemption goes as soon as the split lands.
@@ -192,7 +193,7 @@ def line_count(path: Path) -> int:
 
 def test_no_source_file_outside_tests_is_over_600_lines() -> None:
     over = [f"{relative(path)}: {line_count(path)} lines"
-            for path in sources("conformance", "strategies", "reports", "benchmarks")
+            for path in sources("conformance", "strategies", "reports", "benchmarks", "docs")
             if line_count(path) > MAX_LINES]
     assert over == [], "split these along a seam:\n" + "\n".join(over)
 

@@ -1,9 +1,10 @@
 """The release: `python -m build` makes an sdist and a wheel that pass `twine check`, and
-the wheel, installed (not editable) into a fresh venv, certifies from an empty folder.
+the wheel, installed (not editable) into a fresh venv, certifies from an empty folder and
+in the checkout it was built from.
 
 The build runs without isolation (offline, with the setuptools of this venv); the fresh
 venv installs the wheel's dependencies from pip's configured index and cache, as a user's
-`pip install` does. The whole module takes about 45 s on a quiet 2-core machine.
+`pip install` does. The whole module takes about 65 s on a quiet 2-core machine.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Paths inside the wheel; the sdist keeps the checkout's folders (strategies/, reports/).
 WHEEL_DATA = ("conformance/fixtures/datagen.jsonl", "conformance/fixtures/websdk.jsonl",
               "conformance/engines/websdk/page.html", "conformance/strategies/clickstream-body.schema.json",
-              "conformance/reports/report.css")
+              "conformance/reports/report.css", "conformance/plugin/results.schema.json")
 SDIST_DATA = tuple(f.replace("conformance/strategies/", "strategies/").replace("conformance/reports/", "reports/")
                    for f in WHEEL_DATA)
 # Fewer examples and kills than a certification: the point is that the installed wheel
@@ -94,9 +95,11 @@ def test_the_wheel_installs_one_top_level_name(wheel: Path) -> None:
     assert tops == {"conformance"}
 
 
-def test_the_sdist_carries_the_changelog_and_the_action(sdist: Path) -> None:
+def test_the_sdist_carries_the_changelog_the_action_and_the_docs(sdist: Path) -> None:
     names = {n.split("/", 1)[-1] for n in tarfile.open(sdist).getnames()}
     assert {"CHANGELOG.md", "action.yml", "README.md", "pyproject.toml", *SDIST_DATA} <= names
+    assert {"mkdocs.yml", "docs/index.md", "docs/reference/requirements.md", "docs/hooks/refpages.py",
+            "docs/report-screenshot.png"} <= names
 
 
 def test_the_installed_wheel_is_not_this_checkout(installed: Path) -> None:
@@ -116,6 +119,19 @@ def test_version_is_the_same_everywhere(installed: Path) -> None:
                            "import importlib.metadata as m; print(m.version('clickstream-conformance'))"],
                           capture_output=True, text=True, timeout=60)
     assert meta.stdout.strip() == __version__
+
+
+def test_the_installed_wheel_certifies_in_the_checkout_it_was_built_from(installed: Path, tmp_path: Path) -> None:
+    """The README's quick start: `pip install .`, then certify where conformance/ (the
+    source, without strategies/ and reports/ inside it) would shadow the installed package."""
+    work = tmp_path / "checkout"
+    work.mkdir()
+    (work / "conformance").symlink_to(ROOT / "conformance", target_is_directory=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "GITHUB_STEP_SUMMARY")}
+    done = subprocess.run([str(installed / "bin" / "clickstream-conformance"), "certify", "--no-network", *QUICK_CERTIFY],
+                          cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    assert "verdict: CONFORMANT" in done.stdout
 
 
 def test_the_installed_wheel_certifies_from_an_empty_folder(installed: Path, tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """report.html in a real browser: headless Chromium renders it offline.
 
 Skipped when Chromium is not installed (CI installs Debian's ``chromium``). Set
-UPDATE_REPORT_SCREENSHOT=1 to refresh docs/report-screenshot.png for the README.
+UPDATE_REPORT_SCREENSHOT=1 to refresh docs/report-screenshot.png, the picture on the docs' Getting started and bundle pages.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from tests.test_reports import make_results
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 SCREENSHOT_DOC = Path(__file__).resolve().parents[1] / "docs" / "report-screenshot.png"
 WINDOW = (1280, 2000)
-DOC_WINDOW = (1280, 1600)  # the README's picture: the verdict and the top of the matrix, under 300 KB
+DOC_WINDOW = (1280, 1600)  # the docs' picture: the verdict and the top of the matrix, under 300 KB
 TIMEOUT_S = 60
 
 pytestmark = pytest.mark.skipif(

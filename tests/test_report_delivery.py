@@ -1,7 +1,7 @@
 """report.html's Delivery section: what the collector stored, read back from its sink.
 
 Rendered offline from results dicts built as in test_reports, with a "delivery" key
-of the shape README.md gives, or without one (an old bundle).
+of the shape conformance/plugin/results.schema.json gives, or without one (an old bundle).
 """
 from __future__ import annotations
 

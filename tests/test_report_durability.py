@@ -1,7 +1,7 @@
 """report.html's Durability section: every 200 survives the collector's death.
 
 Rendered offline from results dicts built as in test_reports, with a "durability" key
-of the shape README.md gives, or without one (an old bundle).
+of the shape conformance/plugin/results.schema.json gives, or without one (an old bundle).
 """
 from __future__ import annotations
 

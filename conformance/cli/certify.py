@@ -76,13 +76,19 @@ def handed_on(values: Mapping[str, Any]) -> list[str]:
     return argv
 
 
+# `python -m pytest` would put the working directory first on sys.path, and in a checkout
+# (the quick start: `pip install .` then certify) its conformance/ folder would shadow the
+# installed package, which alone holds conformance.strategies and conformance.reports.
+RUN_PYTEST = "import sys\nif sys.path[0] == '': del sys.path[0]\nimport pytest\nsys.exit(pytest.console_main())"
+
+
 def certify(args: argparse.Namespace) -> int:
     with _target(args) as (endpoint, app_id):
         print(f"certifying {endpoint} (appId {app_id})", flush=True)
         _choose_h2(args, endpoint)
         # pytest runs in its own process: a clean import state; without --endpoint it
         # starts the embedded collector itself, as a command it owns.
-        code = subprocess.call([sys.executable, "-m", "pytest", *pytest_args(args, endpoint, app_id)])
+        code = subprocess.call([sys.executable, "-c", RUN_PYTEST, *pytest_args(args, endpoint, app_id)])
     # Only a run that reached a verdict (exit 0 or 1) wrote a bundle of its own; any
     # report.html otherwise is an earlier run's and must not be named.
     report = Path(args.output).resolve() / "report.html"

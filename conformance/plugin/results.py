@@ -1,6 +1,7 @@
 """A run's results as data: what results.json holds and the reports read.
 
-The format is documented in the README ("results.json"). It carries no secret: the
+The format is results.schema.json beside this file (the docs' results.json page is made
+from it; tests/test_results_schema.py holds real bundles to it). It carries no secret: the
 auth cookie appears as NAME=<redacted>, and exchanges were redacted by the client.
 """
 from __future__ import annotations
