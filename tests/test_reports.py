@@ -66,7 +66,8 @@ def case(name: str, requirements: list[str], outcome: str, message: str = "",
         "level": level or max((catalog.get(r).level for r in requirements),
                               key=("INFO", "SHOULD", "MUST").index),
         "outcome": outcome, "message": message, "failure": failure, "warnings": [],
-        "observations": observations or [], "exchange_count": len(exchanges) + (40 if outcome == "FAIL" else 0),
+        "observations": observations or [], "held": [],
+        "exchange_count": len(exchanges) + (40 if outcome == "FAIL" else 0),
         "exchanges": exchanges, "duration": 0.25,
     }
 
