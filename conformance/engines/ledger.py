@@ -19,7 +19,7 @@ many times: such ids are left out of the refusal and duplicate accounts (``is_fr
 """
 from __future__ import annotations
 
-import functools
+import hashlib
 import json
 import re
 import secrets
@@ -29,6 +29,7 @@ from typing import Any, Iterable
 from urllib.parse import parse_qsl
 
 from conformance.wire.exchange import Exchange
+from conformance.wire.spool import Spool
 from conformance.strategies import BodyDecodeError, decode_body
 
 # A compressed valid body decodes to at most 16 MiB (CS-GZIP-200); bombs stop here.
@@ -40,16 +41,26 @@ def new_tag() -> str:
     return secrets.token_hex(4)
 
 
-@dataclass
 class Send:
-    """One request of the history, with the evidence to show for it."""
+    """One request of the history, with the evidence to show for it. The exchange itself
+    waits on disk (a run books tens of thousands): only what judging reads stays here."""
 
-    case: str
-    exchange: Exchange
+    __slots__ = ("case", "status", "started_at", "elapsed", "_spool", "_spot")
+
+    def __init__(self, case: str, exchange: Exchange, spool: Spool, events: Iterable[Any] = ()) -> None:
+        self.case, self.status = case, exchange.status
+        self.started_at, self.elapsed = exchange.started_at, exchange.elapsed
+        self._spool, self._spot = spool, spool.put_object((exchange, list(events)))
 
     @property
-    def status(self) -> int | None:
-        return self.exchange.status
+    def exchange(self) -> Exchange:
+        """The exchange as it was booked, read back from the spool."""
+        return self._spool.get_object(self._spot)[0]
+
+    @property
+    def events(self) -> list[Any]:
+        """The events booked with it (a valid send's), read back from the spool."""
+        return self._spool.get_object(self._spot)[1]
 
     def to_dict(self) -> dict[str, Any]:
         ex = self.exchange
@@ -57,15 +68,18 @@ class Send:
                 "sent_at": ex.started_at, "case": self.case}
 
 
-@dataclass
 class SentEvent:
-    event: dict[str, Any]
-    send: Send
+    """One version of an event as sent: its fingerprint, and the request that carried it.
+    The event itself is read back from the spool when a failure shows it."""
 
-    @functools.cached_property
-    def fingerprint(self) -> str:
-        """``fingerprint(event)``, kept: the event is judged against the sink more than once."""
-        return fingerprint(self.event)
+    __slots__ = ("fingerprint", "send")
+
+    def __init__(self, event: dict[str, Any], send: Send) -> None:
+        self.fingerprint, self.send = fingerprint(event), send
+
+    @property
+    def event(self) -> dict[str, Any]:
+        return next(e for e in self.send.events if isinstance(e, dict) and fingerprint(e) == self.fingerprint)
 
 
 @dataclass
@@ -77,14 +91,16 @@ class Ledger:
     unacked: dict[str, list[SentEvent]] = field(default_factory=dict)   # valid, not answered 200
     answered_200: set[str] = field(default_factory=set)                 # in any request answered 200
     refused: dict[str, Send] = field(default_factory=dict)              # in a request answered 4xx
-    seen: set[str] = field(default_factory=set)                         # tagged, in any request sent
+    seen: set[str] = field(default_factory=set)                         # tagged, in any other request sent
+    spool: Spool = field(default_factory=Spool, repr=False)              # the exchanges of the sends
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # --- recording ----------------------------------------------------------------
     def valid_send(self, events: Iterable[dict[str, Any]], exchange: Exchange, case: str) -> None:
         """A request the suite demands 200 for, carrying these (valid) events: booked as
         acknowledged or not, and noted by answer like any other request."""
-        send = Send(case, exchange)
+        events = list(events)
+        send = Send(case, exchange, self.spool, events)
         book = self.acked if exchange.status == 200 else self.unacked
         ids = []
         with self._lock:
@@ -93,14 +109,17 @@ class Ledger:
                 if isinstance(event_id, str):
                     book.setdefault(event_id, []).append(SentEvent(event, send))
                     ids.append(event_id)
-        self._note(ids, send, judged=True)
+        # Booked ids count as seen and, when acked, as answered 200 (see unknown and
+        # refused_only): only a refusal is still to note.
+        if send.status is not None and 400 <= send.status < 500:
+            self._note(ids, send, judged=True)
 
     def any_send(self, body: bytes, query: str | None, exchange: Exchange, case: str,
                  judged: bool = True) -> None:
         """Any other request: its event_ids, noted by answer when it is a POST to the
         endpoint (``judged``)."""
         if body:
-            self._note(event_ids_in(body, query), Send(case, exchange), judged)
+            self._note(event_ids_in(body, query), Send(case, exchange, self.spool), judged)
 
     def _note(self, ids: Iterable[str], send: Send, judged: bool) -> None:
         """Note the tagged ids as sent and, when judged, by answer (200, or a refusal).
@@ -134,7 +153,7 @@ class Ledger:
         """Events refused and never answered 200 in any request: they must not be stored.
         Only fresh ids: a copy of a fixed one may come from an earlier run's 200."""
         with self._lock:
-            return {i: s for i, s in self.refused.items() if i not in self.answered_200 and self.is_fresh(i)}
+            return {i: s for i, s in self.refused.items() if i not in self.answered_200 and i not in self.acked and self.is_fresh(i)}
 
     def unknown(self, event_ids: Iterable[str]) -> list[str]:
         """Tagged ids the run never sent: a store that re-encodes event_ids makes them."""
@@ -181,12 +200,13 @@ def events_of(body: bytes, query: str | None) -> list[dict[str, Any]]:
     return [e for e in batch if isinstance(e, dict)] if isinstance(batch, list) else []
 
 
-def fingerprint(value: Any) -> str:
+def fingerprint(value: Any) -> bytes:
     """Equal for two decoded JSON values exactly when they are the same value with the
     same kinds and key order: repr tells 1, 1.0 and True apart, and is about twice as
-    fast as ``canonical``. Different fingerprints prove nothing (keys may be in another
-    order): then the values are compared field by field."""
-    return repr(value)
+    fast as ``canonical``; 16 bytes of its digest are what the run keeps per event.
+    Different fingerprints prove nothing (keys may be in another order): then the values
+    are compared field by field."""
+    return hashlib.blake2b(repr(value).encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 def canonical(value: Any) -> str:

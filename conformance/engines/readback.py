@@ -13,7 +13,6 @@ the ledger (what was sent, how it was answered) with what was read:
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import statistics
 import time
 import weakref
@@ -32,21 +31,12 @@ AUTH_REFUSALS = (401, 403)  # the MUST covers the appId and the auth refusals
 
 
 @dataclass
-class StoredCopy:
-    event: dict[str, Any]
-    meta: dict[str, Any]
-
-    @functools.cached_property
-    def fingerprint(self) -> str:
-        """``fingerprint(event)``, kept: a memo keeps the copy, and this with it, across passes."""
-        return fingerprint(self.event)
-
-
-@dataclass
 class ReadBack:
-    """This run's events as one or more polls of the sink found them."""
+    """This run's events as one or more polls of the sink found them: per event_id, the
+    fingerprint of each stored copy. The copies themselves are read again (``events``)
+    only for the few events a judge must show or compare field by field."""
 
-    copies: dict[str, tuple[StoredCopy, ...]] = field(default_factory=dict)
+    copies: dict[str, tuple[bytes, ...]] = field(default_factory=dict)
     first_seen: dict[str, float] = field(default_factory=dict)  # epoch seconds, per event_id
     records: int = 0
     records_with_run_events: int = 0
@@ -55,60 +45,79 @@ class ReadBack:
     metadata: Counter = field(default_factory=Counter)
     polls: int = 0
     seconds: float = 0.0
+    source: tuple[Sink, RecordShape] | None = field(default=None, repr=False)
 
     def summary(self) -> dict[str, Any]:
         return {"records": self.records, "records_with_run_events": self.records_with_run_events,
                 "undecodable": self.undecodable, "undecodable_samples": self.undecodable_samples,
                 "polls": self.polls, "seconds": round(self.seconds, 3)}
 
+    def events(self, ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+        """The stored copies of these events, decoded, as this read found them: the sink
+        is read once more, and only copies whose fingerprint this read saw are kept (a
+        copy stored since is not part of what was judged)."""
+        wanted = {i: set(self.copies[i]) for i in ids if i in self.copies}
+        out: dict[str, list[dict[str, Any]]] = {i: [] for i in wanted}
+        if not wanted or self.source is None:
+            return out
+        sink, shape = self.source
+        for record in sink.records():
+            for event in events_in(record, shape).events:
+                event_id = event.get("event_id")
+                if isinstance(event_id, str) and event_id in wanted and fingerprint(event) in wanted[event_id]:
+                    out[event_id].append(event)
+        return out
+
 
 @dataclass(frozen=True)
 class Decoded:
-    """What one record holds, ready for a pass: its events as (event_id, (copy,)) pairs
-    (events without a string event_id cannot be any run's), its metadata fields, and
-    why it could not be decoded. A memo hands the same Decoded to every later pass, so
-    a pass over records it knows allocates next to nothing per event: the garbage
-    collector would otherwise walk the memo's decoded events over and over."""
+    """What one record holds, ready for a pass: its events' ids and, aligned, a one-item
+    tuple of each one's fingerprint (events without a string event_id cannot be any
+    run's), its metadata fields, and why it could not be decoded. A memo hands the same
+    Decoded to every later pass, so a pass over records it knows allocates next to
+    nothing per event, and keeps no decoded event: only 16 bytes of digest each."""
 
-    pairs: tuple[tuple[str, tuple[StoredCopy]], ...]
+    ids: tuple[str, ...]
+    prints: tuple[tuple[bytes], ...]
     meta_fields: tuple[str, ...]
     problem: str | None
 
     @classmethod
     def of(cls, record: Any, shape: RecordShape) -> "Decoded":
         held = events_in(record, shape)
-        pairs = tuple((e["event_id"], (StoredCopy(e, held.meta),)) for e in held.events
-                      if isinstance(e.get("event_id"), str))
-        return cls(pairs, tuple(held.meta), held.problem)
+        mine = [e for e in held.events if isinstance(e.get("event_id"), str)]
+        return cls(tuple(e["event_id"] for e in mine), tuple((fingerprint(e),) for e in mine),
+                   tuple(held.meta), held.problem)
 
 
 def read_once(sink: Sink, shape: RecordShape, is_ours: Callable[[Any], bool],
               memo: RecordMemo | None = None) -> ReadBack:
     """One full pass over the sink, keeping only this run's events. With a memo (one per
-    sink and shape: ``memo_for``), records an earlier pass decoded are not decoded again."""
-    found = ReadBack()
+    sink and shape: ``memo_for``), records an earlier pass found ours are not decoded again."""
+    found = ReadBack(source=(sink, shape))
     started = time.monotonic()
     copies, meta_counts = found.copies, Counter()
     for record in sink.records() if memo is None else sink.records(memo):
         found.records += 1
-        if type(record) is Seen:
-            decoded = record.result
-        else:
-            decoded = Decoded.of(record, shape)
-            if memo is not None and not isinstance(record, BadRecord):
-                memo.remember(decoded)
+        decoded = record.result if type(record) is Seen else Decoded.of(record, shape)
         if decoded.problem is not None:
             found.undecodable += 1
             if len(found.undecodable_samples) < 3:
                 found.undecodable_samples.append(decoded.problem[:200])
-        # Asked on every pass, never memoised: the ledger's acked and refused ids grow
-        # during the run, so a record's answer may change between two passes.
+        # Asked on every pass: the ledger's acked and refused ids grow during the run,
+        # so a record not ours may be ours by the next pass (once ours, always ours).
         ours = False
-        for event_id, one in decoded.pairs:
+        for event_id, one in zip(decoded.ids, decoded.prints):
             if is_ours(event_id):
                 ours = True
                 held = copies.get(event_id)
                 copies[event_id] = one if held is None else held + one
+        if memo is not None and type(record) is not Seen:
+            # Only records of this run are remembered: a sink's earlier rows cost nothing.
+            if ours and not isinstance(record, BadRecord):
+                memo.remember(decoded)
+            else:
+                memo.forget_pending()
         if ours:
             found.records_with_run_events += 1
             meta_counts[decoded.meta_fields] += 1
@@ -262,7 +271,7 @@ def acked_problems(ledger: Ledger, found: ReadBack, ids: Iterable[str] | None = 
                    requirement_lost: str = "CS-DELIVERY-NO-LOSS",
                    requirement_corrupt: str = "CS-DELIVERY-INTACT") -> list[Problem]:
     """Lost and corrupt events among the acknowledged ones (``ids``: a subset)."""
-    problems = []
+    problems, suspects = [], {}
     for event_id in sorted(ids if ids is not None else ledger.acked_ids()):
         sends = ledger.acked.get(event_id, [])
         if not sends:
@@ -271,29 +280,33 @@ def acked_problems(ledger: Ledger, found: ReadBack, ids: Iterable[str] | None = 
         if not copies:
             problems.append(Problem("lost", requirement_lost, event_id, sends[0].send, sends[0].event))
             continue
-        stored = {c.fingerprint: c.event for c in copies}
-        for sent in {s.fingerprint: s for s in sends}.values():
-            # The same fingerprint is the same JSON value, kinds and all: no diff to look
-            # for. Otherwise a copy may still match (other key order, fields added).
-            if sent.fingerprint in stored:
-                continue
-            if not any(not json_diff(sent.event, c) for c in stored.values()):
-                closest = min(stored.values(), key=lambda c: len(json_diff(sent.event, c, limit=50)))
+        # The same fingerprint is the same JSON value, kinds and all: no diff to look
+        # for. Otherwise a copy may still match (other key order, fields added).
+        unmatched = [s for s in {s.fingerprint: s for s in sends}.values() if s.fingerprint not in copies]
+        if unmatched:
+            suspects[event_id] = unmatched
+    stored_copies = found.events(suspects)
+    for event_id, unmatched in suspects.items():
+        stored = stored_copies.get(event_id, [])
+        for sent in unmatched:
+            event = sent.event
+            if not any(not json_diff(event, c) for c in stored):
+                closest = min(stored, key=lambda c: len(json_diff(event, c, limit=50)))
                 problems.append(Problem("corrupt", requirement_corrupt, event_id, sent.send,
-                                        sent.event, closest, json_diff(sent.event, closest)))
-    return problems
+                                        event, closest, json_diff(event, closest)))
+    return sorted(problems, key=lambda p: p.event_id)
 
 
 def refused_problems(ledger: Ledger, found: ReadBack) -> list[Problem]:
     """Events of refused requests that the sink holds anyway."""
+    stored = {i: s for i, s in sorted(ledger.refused_only().items()) if found.copies.get(i)}
+    copies = found.events(stored)
     problems = []
-    for event_id, send in sorted(ledger.refused_only().items()):
-        copies = found.copies.get(event_id)
-        if copies:
-            auth = send.status in AUTH_REFUSALS
-            problems.append(Problem("stored-after-403" if auth else "stored-after-4xx",
-                                    "CS-DELIVERY-REFUSED-403" if auth else "CS-DELIVERY-REFUSED-4XX",
-                                    event_id, send, None, copies[0].event))
+    for event_id, send in stored.items():
+        auth = send.status in AUTH_REFUSALS
+        problems.append(Problem("stored-after-403" if auth else "stored-after-4xx",
+                                "CS-DELIVERY-REFUSED-403" if auth else "CS-DELIVERY-REFUSED-4XX",
+                                event_id, send, None, next(iter(copies.get(event_id, [])), None)))
     return problems
 
 
@@ -342,7 +355,7 @@ def lag_ms(ledger: Ledger, found: ReadBack, ids: Iterable[str]) -> list[float]:
     for event_id in ids:
         sends = ledger.acked.get(event_id)
         if sends and event_id in found.first_seen:
-            acked_at = sends[0].send.exchange.started_at + sends[0].send.exchange.elapsed
+            acked_at = sends[0].send.started_at + sends[0].send.elapsed
             lags.append(max(0.0, (found.first_seen[event_id] - acked_at) * 1000))
     return lags
 
