@@ -45,22 +45,25 @@ class Send:
     """One request of the history, with the evidence to show for it. The exchange itself
     waits on disk (a run books tens of thousands): only what judging reads stays here."""
 
-    __slots__ = ("case", "status", "started_at", "elapsed", "_spool", "_spot")
+    __slots__ = ("case", "status", "started_at", "elapsed", "_spool", "_exchange_at", "_events_at")
 
     def __init__(self, case: str, exchange: Exchange, spool: Spool, events: Iterable[Any] = ()) -> None:
         self.case, self.status = case, exchange.status
         self.started_at, self.elapsed = exchange.started_at, exchange.elapsed
-        self._spool, self._spot = spool, spool.put_object((exchange, list(events)))
+        self._spool, self._exchange_at = spool, spool.put_object(exchange)
+        # Apart from the exchange: a line of evidence should not unpickle a 10,000-event batch.
+        events = list(events)
+        self._events_at = spool.put_object(events) if events else None
 
     @property
     def exchange(self) -> Exchange:
         """The exchange as it was booked, read back from the spool."""
-        return self._spool.get_object(self._spot)[0]
+        return self._spool.get_object(self._exchange_at)
 
     @property
     def events(self) -> list[Any]:
         """The events booked with it (a valid send's), read back from the spool."""
-        return self._spool.get_object(self._spot)[1]
+        return self._spool.get_object(self._events_at) if self._events_at is not None else []
 
     def to_dict(self) -> dict[str, Any]:
         ex = self.exchange
@@ -79,7 +82,20 @@ class SentEvent:
 
     @property
     def event(self) -> dict[str, Any]:
-        return next(e for e in self.send.events if isinstance(e, dict) and fingerprint(e) == self.fingerprint)
+        return as_sent([self])[0]
+
+
+def as_sent(sent: Iterable[SentEvent]) -> list[dict[str, Any]]:
+    """The events as sent, read back once per request: a failure may name thousands of
+    events of one 10,000-event batch."""
+    by_send: dict[int, dict[bytes, dict[str, Any]]] = {}
+    out = []
+    for one in sent:
+        events = by_send.get(id(one.send))
+        if events is None:
+            events = by_send[id(one.send)] = {fingerprint(e): e for e in one.send.events if isinstance(e, dict)}
+        out.append(events[one.fingerprint])
+    return out
 
 
 @dataclass

@@ -20,7 +20,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, TypeVar
 
-from conformance.engines.ledger import Ledger, Send, canonical, fingerprint
+from conformance.engines.ledger import Ledger, Send, as_sent, canonical, fingerprint
 from conformance.engines.sinks import BadRecord, Sink, SinkError
 from conformance.engines.sinks.memo import RecordMemo, Seen
 from conformance.engines.sinks.records import RecordShape, events_in
@@ -72,8 +72,9 @@ class ReadBack:
 @dataclass(frozen=True)
 class Decoded:
     """What one record holds, ready for a pass: its events' ids and, aligned, a one-item
-    tuple of each one's fingerprint (events without a string event_id cannot be any
-    run's), its metadata fields, and why it could not be decoded. A memo hands the same
+    tuple of each one's fingerprint (none when no event is the run's; events without a
+    string event_id cannot be any run's), its metadata fields, and why it could not be
+    decoded. A memo hands the same
     Decoded to every later pass, so a pass over records it knows allocates next to
     nothing per event, and keeps no decoded event: only 16 bytes of digest each."""
 
@@ -83,11 +84,14 @@ class Decoded:
     problem: str | None
 
     @classmethod
-    def of(cls, record: Any, shape: RecordShape) -> "Decoded":
+    def of(cls, record: Any, shape: RecordShape, is_ours: Callable[[Any], bool]) -> "Decoded":
+        """Fingerprints only for a record holding an event of the run: those of the
+        other records would be computed, and dropped, on every pass."""
         held = events_in(record, shape)
         mine = [e for e in held.events if isinstance(e.get("event_id"), str)]
-        return cls(tuple(e["event_id"] for e in mine), tuple((fingerprint(e),) for e in mine),
-                   tuple(held.meta), held.problem)
+        ids = tuple(e["event_id"] for e in mine)
+        prints = tuple((fingerprint(e),) for e in mine) if any(map(is_ours, ids)) else ()
+        return cls(ids, prints, tuple(held.meta), held.problem)
 
 
 def read_once(sink: Sink, shape: RecordShape, is_ours: Callable[[Any], bool],
@@ -99,7 +103,7 @@ def read_once(sink: Sink, shape: RecordShape, is_ours: Callable[[Any], bool],
     copies, meta_counts = found.copies, Counter()
     for record in sink.records() if memo is None else sink.records(memo):
         found.records += 1
-        decoded = record.result if type(record) is Seen else Decoded.of(record, shape)
+        decoded = record.result if type(record) is Seen else Decoded.of(record, shape, is_ours)
         if decoded.problem is not None:
             found.undecodable += 1
             if len(found.undecodable_samples) < 3:
@@ -271,29 +275,33 @@ def acked_problems(ledger: Ledger, found: ReadBack, ids: Iterable[str] | None = 
                    requirement_lost: str = "CS-DELIVERY-NO-LOSS",
                    requirement_corrupt: str = "CS-DELIVERY-INTACT") -> list[Problem]:
     """Lost and corrupt events among the acknowledged ones (``ids``: a subset)."""
-    problems, suspects = [], {}
+    problems, suspects, lost = [], {}, []
     for event_id in sorted(ids if ids is not None else ledger.acked_ids()):
         sends = ledger.acked.get(event_id, [])
         if not sends:
             continue
         copies = found.copies.get(event_id, ())
         if not copies:
-            problems.append(Problem("lost", requirement_lost, event_id, sends[0].send, sends[0].event))
+            lost.append(sends[0])
+            problems.append(Problem("lost", requirement_lost, event_id, sends[0].send))
             continue
         # The same fingerprint is the same JSON value, kinds and all: no diff to look
         # for. Otherwise a copy may still match (other key order, fields added).
         unmatched = [s for s in {s.fingerprint: s for s in sends}.values() if s.fingerprint not in copies]
         if unmatched:
             suspects[event_id] = unmatched
+    for problem, event in zip(problems, as_sent(lost)):
+        problem.sent = event
     stored_copies = found.events(suspects)
+    sent_events = iter(as_sent(s for unmatched in suspects.values() for s in unmatched))
     for event_id, unmatched in suspects.items():
         stored = stored_copies.get(event_id, [])
-        for sent in unmatched:
-            event = sent.event
+        for sent, event in zip(unmatched, sent_events):
             if not any(not json_diff(event, c) for c in stored):
-                closest = min(stored, key=lambda c: len(json_diff(event, c, limit=50)))
-                problems.append(Problem("corrupt", requirement_corrupt, event_id, sent.send,
-                                        event, closest, json_diff(event, closest)))
+                # No copy when the sink dropped it since this read: shown as found nowhere.
+                closest = min(stored, key=lambda c: len(json_diff(event, c, limit=50)), default=None)
+                problems.append(Problem("corrupt", requirement_corrupt, event_id, sent.send, event, closest,
+                                        json_diff(event, closest) if closest is not None else []))
     return sorted(problems, key=lambda p: p.event_id)
 
 
