@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import statistics
+import sys
 import time
 import weakref
 from collections import Counter
@@ -69,19 +70,18 @@ class ReadBack:
         return out
 
 
-@dataclass(frozen=True)
 class Decoded:
-    """What one record holds, ready for a pass: its events' ids and, aligned, a one-item
-    tuple of each one's fingerprint (none when no event is the run's; events without a
-    string event_id cannot be any run's), its metadata fields, and why it could not be
-    decoded. A memo hands the same
-    Decoded to every later pass, so a pass over records it knows allocates next to
-    nothing per event, and keeps no decoded event: only 16 bytes of digest each."""
+    """What one record holds, ready for a pass: its events as a flat tuple of event_id
+    and one-item tuple of its fingerprint, in turn (no fingerprints when no event is the
+    run's; events without a string event_id cannot be any run's), its metadata fields,
+    and why it could not be decoded. A memo hands the same pairs to every later pass, so
+    a pass over records it knows allocates next to nothing per event, and keeps no
+    decoded event: only 16 bytes of digest each."""
 
-    ids: tuple[str, ...]
-    prints: tuple[tuple[bytes], ...]
-    meta_fields: tuple[str, ...]
-    problem: str | None
+    __slots__ = ("pairs", "meta_fields", "problem")
+
+    def __init__(self, pairs: tuple[Any, ...], meta_fields: tuple[str, ...], problem: str | None) -> None:
+        self.pairs, self.meta_fields, self.problem = pairs, meta_fields, problem
 
     @classmethod
     def of(cls, record: Any, shape: RecordShape, is_ours: Callable[[Any], bool]) -> "Decoded":
@@ -89,9 +89,23 @@ class Decoded:
         other records would be computed, and dropped, on every pass."""
         held = events_in(record, shape)
         mine = [e for e in held.events if isinstance(e.get("event_id"), str)]
-        ids = tuple(e["event_id"] for e in mine)
-        prints = tuple((fingerprint(e),) for e in mine) if any(map(is_ours, ids)) else ()
-        return cls(ids, prints, tuple(held.meta), held.problem)
+        meta = _META_FIELDS.setdefault(tuple(held.meta), tuple(held.meta))  # a few shapes, shared
+        if not any(is_ours(e["event_id"]) for e in mine):
+            return cls((), meta, held.problem)
+        # Interned, as the ledger's: the memo and each pass share the ledger's one copy.
+        pairs = tuple(x for e in mine for x in (sys.intern(e["event_id"]), (fingerprint(e),)))
+        return cls(pairs, meta, held.problem)
+
+    def kept(self) -> Any:
+        """What a memo keeps: the bare pairs for a plain record (most are), else this."""
+        return self.pairs if not self.meta_fields and self.problem is None else self
+
+    @classmethod
+    def recalled(cls, kept: Any) -> "Decoded":
+        return cls(kept, (), None) if type(kept) is tuple else kept
+
+
+_META_FIELDS: dict[tuple[str, ...], tuple[str, ...]] = {}
 
 
 def read_once(sink: Sink, shape: RecordShape, is_ours: Callable[[Any], bool],
@@ -103,7 +117,7 @@ def read_once(sink: Sink, shape: RecordShape, is_ours: Callable[[Any], bool],
     copies, meta_counts = found.copies, Counter()
     for record in sink.records() if memo is None else sink.records(memo):
         found.records += 1
-        decoded = record.result if type(record) is Seen else Decoded.of(record, shape, is_ours)
+        decoded = Decoded.recalled(record.result) if type(record) is Seen else Decoded.of(record, shape, is_ours)
         if decoded.problem is not None:
             found.undecodable += 1
             if len(found.undecodable_samples) < 3:
@@ -111,15 +125,17 @@ def read_once(sink: Sink, shape: RecordShape, is_ours: Callable[[Any], bool],
         # Asked on every pass: the ledger's acked and refused ids grow during the run,
         # so a record not ours may be ours by the next pass (once ours, always ours).
         ours = False
-        for event_id, one in zip(decoded.ids, decoded.prints):
+        pairs = decoded.pairs
+        for at in range(0, len(pairs), 2):
+            event_id = pairs[at]
             if is_ours(event_id):
                 ours = True
                 held = copies.get(event_id)
-                copies[event_id] = one if held is None else held + one
+                copies[event_id] = pairs[at + 1] if held is None else held + pairs[at + 1]
         if memo is not None and type(record) is not Seen:
             # Only records of this run are remembered: a sink's earlier rows cost nothing.
             if ours and not isinstance(record, BadRecord):
-                memo.remember(decoded)
+                memo.remember(decoded.kept())
             else:
                 memo.forget_pending()
         if ours:
@@ -277,7 +293,7 @@ def acked_problems(ledger: Ledger, found: ReadBack, ids: Iterable[str] | None = 
     """Lost and corrupt events among the acknowledged ones (``ids``: a subset)."""
     problems, suspects, lost = [], {}, []
     for event_id in sorted(ids if ids is not None else ledger.acked_ids()):
-        sends = ledger.acked.get(event_id, [])
+        sends = ledger.sent(event_id)
         if not sends:
             continue
         copies = found.copies.get(event_id, ())
@@ -345,15 +361,15 @@ def duplicates(ledger: Ledger, found: ReadBack) -> Duplicates:
     """Only fresh event_ids: a shared sink holds a replayed (fixed) id once per run that
     sent it, which says nothing about how this collector stores repeats."""
     result = Duplicates()
-    for event_id, sends in ledger.acked.items():
+    for event_id in ledger.acked_ids():
         if not ledger.is_fresh(event_id):
             continue
-        copies = len(found.copies.get(event_id, ()))
-        result.extra_copies += max(0, copies - len(sends))
-        if len(sends) > 1:
+        copies, sends = len(found.copies.get(event_id, ())), ledger.times_acked(event_id)
+        result.extra_copies += max(0, copies - sends)
+        if sends > 1:
             result.repeated += 1
             result.stored_once += copies == 1
-            result.stored_per_send += copies >= len(sends)
+            result.stored_per_send += copies >= sends
     return result
 
 
@@ -361,7 +377,7 @@ def lag_ms(ledger: Ledger, found: ReadBack, ids: Iterable[str]) -> list[float]:
     """From the 200 to the first poll that saw the event, per event (milliseconds)."""
     lags = []
     for event_id in ids:
-        sends = ledger.acked.get(event_id)
+        sends = ledger.sent(event_id)
         if sends and event_id in found.first_seen:
             acked_at = sends[0].send.started_at + sends[0].send.elapsed
             lags.append(max(0.0, (found.first_seen[event_id] - acked_at) * 1000))
