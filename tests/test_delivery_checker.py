@@ -101,6 +101,26 @@ def test_lost_and_corrupt_events_are_named_with_their_request(tmp_path: Path) ->
                                                        ("corrupt", sent[1]["event_id"])]
     assert problems[1].diff == ["/attributes/n: sent 2147483647 (integer), found 2147483647.0 (float)"]
     assert "delivery::case" in problems[0].line() and "-> 200" in problems[0].line()
+    # Kept as fingerprints while judging, shown as sent and as found for the failure.
+    assert problems[0].sent == sent[0] and problems[0].found is None
+    assert (problems[1].sent, problems[1].found) == (sent[1], corrupt)
+
+
+def test_a_stored_copy_in_another_key_order_is_intact(tmp_path: Path) -> None:
+    sent = [event(1, attributes={"a": 1, "b": [1.5, "x"]})]
+    reordered = dict(reversed(list({**sent[0], "attributes": {"b": [1.5, "x"], "a": 1}}.items())))
+    found, problems = judge(tmp_path, history(sent), [reordered])
+    assert problems == [] and len(found.copies[sent[0]["event_id"]]) == 1
+
+
+def test_a_repeated_send_books_each_version_in_order(tmp_path: Path) -> None:
+    first, second = event(1), event(1, attributes={"v": 2})
+    ledger = Ledger(tag=TAG)
+    ledger.valid_send([first], exchange(200), "delivery::one")
+    ledger.valid_send([second], exchange(200), "delivery::two")
+    versions = ledger.sent(first["event_id"])
+    assert [(v.send.case, v.event) for v in versions] == [("delivery::one", first), ("delivery::two", second)]
+    assert ledger.times_acked(first["event_id"]) == 2
 
 
 def test_a_deployed_request_record_with_a_gzip_body_is_decoded(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from conformance.engines import attacks
 from conformance.checks import describe
 from conformance.engines.readback import memo_for, read_until
 from conformance.failures import ConformanceFailure, CouldNotJudge
-from conformance.engines.ledger import canonical
+from conformance.engines.ledger import canonical, fingerprint
 from conformance.engines.sinks import SinkError
 from conformance.target import Target
 from conformance.wire.exchange import Exchange
@@ -184,11 +184,14 @@ def judge_uploads(target: Target, report: attacks.AttackReport) -> None:
     except SinkError as exc:
         raise CouldNotJudge(f"could not read the sink {s.sink.description}: {exc}") from None
     problems, stored_whole = [], 0
+    # A copy with the sent fingerprint is the event as sent; the others are read again.
+    suspects = found.events(e["event_id"] for u in report.uploads for e in u.events
+                            if e["event_id"] in found.copies and fingerprint(e) not in found.copies[e["event_id"]])
     for upload in report.uploads:
         ids = [e["event_id"] for e in upload.events]
         present = [i for i in ids if i in found.copies]
-        changed = [e["event_id"] for e in upload.events if e["event_id"] in found.copies
-                   and all(canonical(c.event) != canonical(e) for c in found.copies[e["event_id"]])]
+        changed = [e["event_id"] for e in upload.events if e["event_id"] in suspects
+                   and all(canonical(c) != canonical(e) for c in suspects[e["event_id"]])]
         if present and not changed and len(present) == len(ids):
             stored_whole += 1
         elif present:

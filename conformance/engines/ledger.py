@@ -19,16 +19,20 @@ many times: such ids are left out of the refusal and duplicate accounts (``is_fr
 """
 from __future__ import annotations
 
-import functools
+import hashlib
 import json
+import pickle
 import re
 import secrets
+import struct
+import sys
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 from urllib.parse import parse_qsl
 
 from conformance.wire.exchange import Exchange
+from conformance.wire.spool import Spool
 from conformance.strategies import BodyDecodeError, decode_body
 
 # A compressed valid body decodes to at most 16 MiB (CS-GZIP-200); bombs stop here.
@@ -40,16 +44,45 @@ def new_tag() -> str:
     return secrets.token_hex(4)
 
 
-@dataclass
 class Send:
-    """One request of the history, with the evidence to show for it."""
+    """One request of the history, with the evidence to show for it. The exchange itself
+    waits on disk (a run books tens of thousands): only what judging reads stays here."""
 
-    case: str
-    exchange: Exchange
+    __slots__ = ("case", "status", "_spool", "_packed")
+    # started_at, elapsed, and where the exchange and the events went in the spool: one
+    # bytes object, since a run books a Send per request, tens of thousands of them.
+    _LAYOUT = struct.Struct("<ddQII")
+
+    def __init__(self, case: str, exchange: Exchange, spool: Spool, events: Iterable[Any] = ()) -> None:
+        self.case, self.status, self._spool = case, exchange.status, spool
+        # The events apart from the exchange: a line of evidence should not unpickle a
+        # 10,000-event batch.
+        events = list(events)
+        ex_data = pickle.dumps(exchange, protocol=pickle.HIGHEST_PROTOCOL)
+        ev_data = pickle.dumps(events, protocol=pickle.HIGHEST_PROTOCOL) if events else b""
+        offset, _ = spool.put(ex_data + ev_data)  # one write: another thread's cannot come between
+        ex_len, ev_len = len(ex_data), len(ev_data)
+        self._packed = self._LAYOUT.pack(exchange.started_at, exchange.elapsed, offset, ex_len, ev_len)
 
     @property
-    def status(self) -> int | None:
-        return self.exchange.status
+    def started_at(self) -> float:
+        return self._LAYOUT.unpack(self._packed)[0]
+
+    @property
+    def elapsed(self) -> float:
+        return self._LAYOUT.unpack(self._packed)[1]
+
+    @property
+    def exchange(self) -> Exchange:
+        """The exchange as it was booked, read back from the spool."""
+        offset, ex_len = self._LAYOUT.unpack(self._packed)[2:4]
+        return self._spool.get_object((offset, ex_len))
+
+    @property
+    def events(self) -> list[Any]:
+        """The events booked with it (a valid send's), read back from the spool."""
+        offset, ex_len, ev_len = self._LAYOUT.unpack(self._packed)[2:]
+        return self._spool.get_object((offset + ex_len, ev_len)) if ev_len else []
 
     def to_dict(self) -> dict[str, Any]:
         ex = self.exchange
@@ -57,15 +90,38 @@ class Send:
                 "sent_at": ex.started_at, "case": self.case}
 
 
-@dataclass
 class SentEvent:
-    event: dict[str, Any]
-    send: Send
+    """One version of an event as sent: its fingerprint, and the request that carried it.
+    The event itself is read back from the spool when a failure shows it."""
 
-    @functools.cached_property
-    def fingerprint(self) -> str:
-        """``fingerprint(event)``, kept: the event is judged against the sink more than once."""
-        return fingerprint(self.event)
+    __slots__ = ("fingerprint", "send")
+
+    def __init__(self, fingerprint: bytes, send: Send) -> None:
+        self.fingerprint, self.send = fingerprint, send
+
+    @property
+    def event(self) -> dict[str, Any]:
+        return as_sent([self])[0]
+
+
+# What the ledger books per version of an event: its fingerprint, then the index of its
+# Send (4 bytes), packed into one bytes object per event_id: 40,000 acknowledged events
+# cost one dict entry and a few dozen bytes each, not a list of objects.
+FINGERPRINT_BYTES, SEND_INDEX = 16, struct.Struct("<I")
+BOOKED_BYTES = FINGERPRINT_BYTES + SEND_INDEX.size
+
+
+def as_sent(sent: Iterable[SentEvent]) -> list[dict[str, Any]]:
+    """The events as sent, read back once per request: a failure may name thousands of
+    events of one 10,000-event batch."""
+    by_send: dict[int, dict[bytes, dict[str, Any]]] = {}
+    out = []
+    for one in sent:
+        events = by_send.get(id(one.send))
+        if events is None:
+            events = by_send[id(one.send)] = {fingerprint(e): e for e in one.send.events if isinstance(e, dict)}
+        out.append(events[one.fingerprint])
+    return out
 
 
 @dataclass
@@ -73,34 +129,44 @@ class Ledger:
     """What the run sent, by event_id. Thread-safe: the concurrency case sends from threads."""
 
     tag: str = field(default_factory=new_tag)
-    acked: dict[str, list[SentEvent]] = field(default_factory=dict)     # valid, answered 200
-    unacked: dict[str, list[SentEvent]] = field(default_factory=dict)   # valid, not answered 200
+    acked: dict[str, bytes] = field(default_factory=dict)     # valid, answered 200 (packed: ``sent``)
+    unacked: dict[str, bytes] = field(default_factory=dict)   # valid, not answered 200
+    sends: list[Send] = field(default_factory=list, repr=False)  # the valid sends, by index
     answered_200: set[str] = field(default_factory=set)                 # in any request answered 200
     refused: dict[str, Send] = field(default_factory=dict)              # in a request answered 4xx
-    seen: set[str] = field(default_factory=set)                         # tagged, in any request sent
+    seen: set[str] = field(default_factory=set)                         # tagged, in any other request sent
+    spool: Spool = field(default_factory=Spool, repr=False)              # the exchanges of the sends
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # --- recording ----------------------------------------------------------------
     def valid_send(self, events: Iterable[dict[str, Any]], exchange: Exchange, case: str) -> None:
         """A request the suite demands 200 for, carrying these (valid) events: booked as
         acknowledged or not, and noted by answer like any other request."""
-        send = Send(case, exchange)
+        events = list(events)
+        send = Send(case, exchange, self.spool, events)
         book = self.acked if exchange.status == 200 else self.unacked
         ids = []
         with self._lock:
+            index = SEND_INDEX.pack(len(self.sends))
+            self.sends.append(send)
             for event in events:
                 event_id = event.get("event_id") if isinstance(event, dict) else None
                 if isinstance(event_id, str):
-                    book.setdefault(event_id, []).append(SentEvent(event, send))
+                    # Interned: the read-back's copies of this id are then this one string.
+                    event_id = sys.intern(event_id)
+                    book[event_id] = book.get(event_id, b"") + fingerprint(event) + index
                     ids.append(event_id)
-        self._note(ids, send, judged=True)
+        # Booked ids count as seen and, when acked, as answered 200 (see unknown and
+        # refused_only): only a refusal is still to note.
+        if send.status is not None and 400 <= send.status < 500:
+            self._note(ids, send, judged=True)
 
     def any_send(self, body: bytes, query: str | None, exchange: Exchange, case: str,
                  judged: bool = True) -> None:
         """Any other request: its event_ids, noted by answer when it is a POST to the
         endpoint (``judged``)."""
         if body:
-            self._note(event_ids_in(body, query), Send(case, exchange), judged)
+            self._note(event_ids_in(body, query), Send(case, exchange, self.spool), judged)
 
     def _note(self, ids: Iterable[str], send: Send, judged: bool) -> None:
         """Note the tagged ids as sent and, when judged, by answer (200, or a refusal).
@@ -134,13 +200,23 @@ class Ledger:
         """Events refused and never answered 200 in any request: they must not be stored.
         Only fresh ids: a copy of a fixed one may come from an earlier run's 200."""
         with self._lock:
-            return {i: s for i, s in self.refused.items() if i not in self.answered_200 and self.is_fresh(i)}
+            return {i: s for i, s in self.refused.items() if i not in self.answered_200 and i not in self.acked and self.is_fresh(i)}
 
     def unknown(self, event_ids: Iterable[str]) -> list[str]:
         """Tagged ids the run never sent: a store that re-encodes event_ids makes them."""
         with self._lock:
             return [i for i in event_ids if self.is_fresh(i) and i not in self.seen
                     and i not in self.acked and i not in self.unacked]
+
+    def sent(self, event_id: str, book: dict[str, bytes] | None = None) -> list[SentEvent]:
+        """The versions of an acknowledged event (of ``book``: acked by default), in the order sent."""
+        packed = (self.acked if book is None else book).get(event_id, b"")
+        return [SentEvent(packed[at:at + FINGERPRINT_BYTES],
+                          self.sends[SEND_INDEX.unpack_from(packed, at + FINGERPRINT_BYTES)[0]])
+                for at in range(0, len(packed), BOOKED_BYTES)]
+
+    def times_acked(self, event_id: str) -> int:
+        return len(self.acked.get(event_id, b"")) // BOOKED_BYTES
 
     def acked_ids(self) -> set[str]:
         with self._lock:
@@ -181,12 +257,13 @@ def events_of(body: bytes, query: str | None) -> list[dict[str, Any]]:
     return [e for e in batch if isinstance(e, dict)] if isinstance(batch, list) else []
 
 
-def fingerprint(value: Any) -> str:
+def fingerprint(value: Any) -> bytes:
     """Equal for two decoded JSON values exactly when they are the same value with the
     same kinds and key order: repr tells 1, 1.0 and True apart, and is about twice as
-    fast as ``canonical``. Different fingerprints prove nothing (keys may be in another
-    order): then the values are compared field by field."""
-    return repr(value)
+    fast as ``canonical``; 16 bytes of its digest are what the run keeps per event.
+    Different fingerprints prove nothing (keys may be in another order): then the values
+    are compared field by field."""
+    return hashlib.blake2b(repr(value).encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 def canonical(value: Any) -> str:

@@ -13,15 +13,15 @@ the ledger (what was sent, how it was answered) with what was read:
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import statistics
+import sys
 import time
 import weakref
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, TypeVar
 
-from conformance.engines.ledger import Ledger, Send, canonical, fingerprint
+from conformance.engines.ledger import Ledger, Send, as_sent, canonical, fingerprint
 from conformance.engines.sinks import BadRecord, Sink, SinkError
 from conformance.engines.sinks.memo import RecordMemo, Seen
 from conformance.engines.sinks.records import RecordShape, events_in
@@ -32,21 +32,12 @@ AUTH_REFUSALS = (401, 403)  # the MUST covers the appId and the auth refusals
 
 
 @dataclass
-class StoredCopy:
-    event: dict[str, Any]
-    meta: dict[str, Any]
-
-    @functools.cached_property
-    def fingerprint(self) -> str:
-        """``fingerprint(event)``, kept: a memo keeps the copy, and this with it, across passes."""
-        return fingerprint(self.event)
-
-
-@dataclass
 class ReadBack:
-    """This run's events as one or more polls of the sink found them."""
+    """This run's events as one or more polls of the sink found them: per event_id, the
+    fingerprint of each stored copy. The copies themselves are read again (``events``)
+    only for the few events a judge must show or compare field by field."""
 
-    copies: dict[str, tuple[StoredCopy, ...]] = field(default_factory=dict)
+    copies: dict[str, tuple[bytes, ...]] = field(default_factory=dict)
     first_seen: dict[str, float] = field(default_factory=dict)  # epoch seconds, per event_id
     records: int = 0
     records_with_run_events: int = 0
@@ -55,60 +46,98 @@ class ReadBack:
     metadata: Counter = field(default_factory=Counter)
     polls: int = 0
     seconds: float = 0.0
+    source: tuple[Sink, RecordShape] | None = field(default=None, repr=False)
 
     def summary(self) -> dict[str, Any]:
         return {"records": self.records, "records_with_run_events": self.records_with_run_events,
                 "undecodable": self.undecodable, "undecodable_samples": self.undecodable_samples,
                 "polls": self.polls, "seconds": round(self.seconds, 3)}
 
+    def events(self, ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+        """The stored copies of these events, decoded, as this read found them: the sink
+        is read once more, and only copies whose fingerprint this read saw are kept (a
+        copy stored since is not part of what was judged)."""
+        wanted = {i: set(self.copies[i]) for i in ids if i in self.copies}
+        out: dict[str, list[dict[str, Any]]] = {i: [] for i in wanted}
+        if not wanted or self.source is None:
+            return out
+        sink, shape = self.source
+        for record in sink.records():
+            for event in events_in(record, shape).events:
+                event_id = event.get("event_id")
+                if isinstance(event_id, str) and event_id in wanted and fingerprint(event) in wanted[event_id]:
+                    out[event_id].append(event)
+        return out
 
-@dataclass(frozen=True)
+
 class Decoded:
-    """What one record holds, ready for a pass: its events as (event_id, (copy,)) pairs
-    (events without a string event_id cannot be any run's), its metadata fields, and
-    why it could not be decoded. A memo hands the same Decoded to every later pass, so
-    a pass over records it knows allocates next to nothing per event: the garbage
-    collector would otherwise walk the memo's decoded events over and over."""
+    """What one record holds, ready for a pass: its events as a flat tuple of event_id
+    and one-item tuple of its fingerprint, in turn (no fingerprints when no event is the
+    run's; events without a string event_id cannot be any run's), its metadata fields,
+    and why it could not be decoded. A memo hands the same pairs to every later pass, so
+    a pass over records it knows allocates next to nothing per event, and keeps no
+    decoded event: only 16 bytes of digest each."""
 
-    pairs: tuple[tuple[str, tuple[StoredCopy]], ...]
-    meta_fields: tuple[str, ...]
-    problem: str | None
+    __slots__ = ("pairs", "meta_fields", "problem")
+
+    def __init__(self, pairs: tuple[Any, ...], meta_fields: tuple[str, ...], problem: str | None) -> None:
+        self.pairs, self.meta_fields, self.problem = pairs, meta_fields, problem
 
     @classmethod
-    def of(cls, record: Any, shape: RecordShape) -> "Decoded":
+    def of(cls, record: Any, shape: RecordShape, is_ours: Callable[[Any], bool]) -> "Decoded":
+        """Fingerprints only for a record holding an event of the run: those of the
+        other records would be computed, and dropped, on every pass."""
         held = events_in(record, shape)
-        pairs = tuple((e["event_id"], (StoredCopy(e, held.meta),)) for e in held.events
-                      if isinstance(e.get("event_id"), str))
-        return cls(pairs, tuple(held.meta), held.problem)
+        mine = [e for e in held.events if isinstance(e.get("event_id"), str)]
+        meta = _META_FIELDS.setdefault(tuple(held.meta), tuple(held.meta))  # a few shapes, shared
+        if not any(is_ours(e["event_id"]) for e in mine):
+            return cls((), meta, held.problem)
+        # Interned, as the ledger's: the memo and each pass share the ledger's one copy.
+        pairs = tuple(x for e in mine for x in (sys.intern(e["event_id"]), (fingerprint(e),)))
+        return cls(pairs, meta, held.problem)
+
+    def kept(self) -> Any:
+        """What a memo keeps: the bare pairs for a plain record (most are), else this."""
+        return self.pairs if not self.meta_fields and self.problem is None else self
+
+    @classmethod
+    def recalled(cls, kept: Any) -> "Decoded":
+        return cls(kept, (), None) if type(kept) is tuple else kept
+
+
+_META_FIELDS: dict[tuple[str, ...], tuple[str, ...]] = {}
 
 
 def read_once(sink: Sink, shape: RecordShape, is_ours: Callable[[Any], bool],
               memo: RecordMemo | None = None) -> ReadBack:
     """One full pass over the sink, keeping only this run's events. With a memo (one per
-    sink and shape: ``memo_for``), records an earlier pass decoded are not decoded again."""
-    found = ReadBack()
+    sink and shape: ``memo_for``), records an earlier pass found ours are not decoded again."""
+    found = ReadBack(source=(sink, shape))
     started = time.monotonic()
     copies, meta_counts = found.copies, Counter()
     for record in sink.records() if memo is None else sink.records(memo):
         found.records += 1
-        if type(record) is Seen:
-            decoded = record.result
-        else:
-            decoded = Decoded.of(record, shape)
-            if memo is not None and not isinstance(record, BadRecord):
-                memo.remember(decoded)
+        decoded = Decoded.recalled(record.result) if type(record) is Seen else Decoded.of(record, shape, is_ours)
         if decoded.problem is not None:
             found.undecodable += 1
             if len(found.undecodable_samples) < 3:
                 found.undecodable_samples.append(decoded.problem[:200])
-        # Asked on every pass, never memoised: the ledger's acked and refused ids grow
-        # during the run, so a record's answer may change between two passes.
+        # Asked on every pass: the ledger's acked and refused ids grow during the run,
+        # so a record not ours may be ours by the next pass (once ours, always ours).
         ours = False
-        for event_id, one in decoded.pairs:
+        pairs = decoded.pairs
+        for at in range(0, len(pairs), 2):
+            event_id = pairs[at]
             if is_ours(event_id):
                 ours = True
                 held = copies.get(event_id)
-                copies[event_id] = one if held is None else held + one
+                copies[event_id] = pairs[at + 1] if held is None else held + pairs[at + 1]
+        if memo is not None and type(record) is not Seen:
+            # Only records of this run are remembered: a sink's earlier rows cost nothing.
+            if ours and not isinstance(record, BadRecord):
+                memo.remember(decoded.kept())
+            else:
+                memo.forget_pending()
         if ours:
             found.records_with_run_events += 1
             meta_counts[decoded.meta_fields] += 1
@@ -262,38 +291,46 @@ def acked_problems(ledger: Ledger, found: ReadBack, ids: Iterable[str] | None = 
                    requirement_lost: str = "CS-DELIVERY-NO-LOSS",
                    requirement_corrupt: str = "CS-DELIVERY-INTACT") -> list[Problem]:
     """Lost and corrupt events among the acknowledged ones (``ids``: a subset)."""
-    problems = []
+    problems, suspects, lost = [], {}, []
     for event_id in sorted(ids if ids is not None else ledger.acked_ids()):
-        sends = ledger.acked.get(event_id, [])
+        sends = ledger.sent(event_id)
         if not sends:
             continue
         copies = found.copies.get(event_id, ())
         if not copies:
-            problems.append(Problem("lost", requirement_lost, event_id, sends[0].send, sends[0].event))
+            lost.append(sends[0])
+            problems.append(Problem("lost", requirement_lost, event_id, sends[0].send))
             continue
-        stored = {c.fingerprint: c.event for c in copies}
-        for sent in {s.fingerprint: s for s in sends}.values():
-            # The same fingerprint is the same JSON value, kinds and all: no diff to look
-            # for. Otherwise a copy may still match (other key order, fields added).
-            if sent.fingerprint in stored:
-                continue
-            if not any(not json_diff(sent.event, c) for c in stored.values()):
-                closest = min(stored.values(), key=lambda c: len(json_diff(sent.event, c, limit=50)))
-                problems.append(Problem("corrupt", requirement_corrupt, event_id, sent.send,
-                                        sent.event, closest, json_diff(sent.event, closest)))
-    return problems
+        # The same fingerprint is the same JSON value, kinds and all: no diff to look
+        # for. Otherwise a copy may still match (other key order, fields added).
+        unmatched = [s for s in {s.fingerprint: s for s in sends}.values() if s.fingerprint not in copies]
+        if unmatched:
+            suspects[event_id] = unmatched
+    for problem, event in zip(problems, as_sent(lost)):
+        problem.sent = event
+    stored_copies = found.events(suspects)
+    sent_events = iter(as_sent(s for unmatched in suspects.values() for s in unmatched))
+    for event_id, unmatched in suspects.items():
+        stored = stored_copies.get(event_id, [])
+        for sent, event in zip(unmatched, sent_events):
+            if not any(not json_diff(event, c) for c in stored):
+                # No copy when the sink dropped it since this read: shown as found nowhere.
+                closest = min(stored, key=lambda c: len(json_diff(event, c, limit=50)), default=None)
+                problems.append(Problem("corrupt", requirement_corrupt, event_id, sent.send, event, closest,
+                                        json_diff(event, closest) if closest is not None else []))
+    return sorted(problems, key=lambda p: p.event_id)
 
 
 def refused_problems(ledger: Ledger, found: ReadBack) -> list[Problem]:
     """Events of refused requests that the sink holds anyway."""
+    stored = {i: s for i, s in sorted(ledger.refused_only().items()) if found.copies.get(i)}
+    copies = found.events(stored)
     problems = []
-    for event_id, send in sorted(ledger.refused_only().items()):
-        copies = found.copies.get(event_id)
-        if copies:
-            auth = send.status in AUTH_REFUSALS
-            problems.append(Problem("stored-after-403" if auth else "stored-after-4xx",
-                                    "CS-DELIVERY-REFUSED-403" if auth else "CS-DELIVERY-REFUSED-4XX",
-                                    event_id, send, None, copies[0].event))
+    for event_id, send in stored.items():
+        auth = send.status in AUTH_REFUSALS
+        problems.append(Problem("stored-after-403" if auth else "stored-after-4xx",
+                                "CS-DELIVERY-REFUSED-403" if auth else "CS-DELIVERY-REFUSED-4XX",
+                                event_id, send, None, next(iter(copies.get(event_id, [])), None)))
     return problems
 
 
@@ -324,15 +361,15 @@ def duplicates(ledger: Ledger, found: ReadBack) -> Duplicates:
     """Only fresh event_ids: a shared sink holds a replayed (fixed) id once per run that
     sent it, which says nothing about how this collector stores repeats."""
     result = Duplicates()
-    for event_id, sends in ledger.acked.items():
+    for event_id in ledger.acked_ids():
         if not ledger.is_fresh(event_id):
             continue
-        copies = len(found.copies.get(event_id, ()))
-        result.extra_copies += max(0, copies - len(sends))
-        if len(sends) > 1:
+        copies, sends = len(found.copies.get(event_id, ())), ledger.times_acked(event_id)
+        result.extra_copies += max(0, copies - sends)
+        if sends > 1:
             result.repeated += 1
             result.stored_once += copies == 1
-            result.stored_per_send += copies >= len(sends)
+            result.stored_per_send += copies >= sends
     return result
 
 
@@ -340,9 +377,9 @@ def lag_ms(ledger: Ledger, found: ReadBack, ids: Iterable[str]) -> list[float]:
     """From the 200 to the first poll that saw the event, per event (milliseconds)."""
     lags = []
     for event_id in ids:
-        sends = ledger.acked.get(event_id)
+        sends = ledger.sent(event_id)
         if sends and event_id in found.first_seen:
-            acked_at = sends[0].send.exchange.started_at + sends[0].send.exchange.elapsed
+            acked_at = sends[0].send.started_at + sends[0].send.elapsed
             lags.append(max(0.0, (found.first_seen[event_id] - acked_at) * 1000))
     return lags
 

@@ -4,7 +4,9 @@ A HAR file opens in a browser's devtools (Network panel, import) and in most HTT
 tools, and `clickstream-conformance reproduce` re-sends requests from it. Bodies are
 kept as text when they are UTF-8, else base64; a body over the cap is kept only as its
 size and sha256, and a body holding a secret is withheld the same way. Headers and URLs
-come from the evidence client already redacted.
+come from the evidence client already redacted. Each entry is written to a scratch file
+(``conformance/wire/spool.py``) as its exchange happens: a run's HAR costs no memory
+until the bundle is written.
 """
 from __future__ import annotations
 
@@ -12,10 +14,12 @@ import base64
 import datetime as dt
 import hashlib
 import json
+import threading
 from typing import Any, Sequence
 from urllib.parse import parse_qsl, urlsplit
 
 from conformance.wire.exchange import Exchange, secret_forms
+from conformance.wire.spool import Spool
 
 DEFAULT_BODY_CAP = 256 * 1024
 HTTP_VERSION = "HTTP/1.1"
@@ -27,10 +31,18 @@ class HarLog:
     def __init__(self, body_cap: int = DEFAULT_BODY_CAP, secrets: Sequence[str] = ()) -> None:
         self.body_cap = body_cap
         self.secret_forms = tuple(f.encode("utf-8") for f in secret_forms(secrets))
-        self.entries: list[dict[str, Any]] = []
+        self._spool = Spool()
+        self._count = 0
+        self._lock = threading.Lock()  # one entry a line: lines of two threads must not interleave
 
     def add(self, exchange: Exchange) -> None:
-        self.entries.append(self.entry(exchange))
+        line = json.dumps(self.entry(exchange), ensure_ascii=False, separators=(",", ":")) + "\n"
+        with self._lock:
+            self._spool.put(line.encode("utf-8", "backslashreplace"))
+            self._count += 1
+
+    def __len__(self) -> int:
+        return self._count
 
     def entry(self, ex: Exchange) -> dict[str, Any]:
         wait_ms = round(ex.elapsed * 1000, 3)
@@ -52,9 +64,10 @@ class HarLog:
         head = {"version": "1.2", "creator": {"name": "clickstream-conformance", "version": version},
                 "pages": []}
         # One entry a line: readable with grep and diff, without the bulk of indentation.
-        entries = ",\n".join(json.dumps(e, ensure_ascii=False, separators=(",", ":")) for e in self.entries)
-        text = '{"log":' + json.dumps(head)[:-1] + ',"entries":[\n' + entries + "\n]}}\n"
-        return text.encode("utf-8", "backslashreplace")
+        with self._lock:
+            lines = b"".join(self._spool.chunks())
+        entries = b",\n".join(lines.split(b"\n")[:-1])
+        return b'{"log":' + json.dumps(head)[:-1].encode() + b',"entries":[\n' + entries + b"\n]}}\n"
 
     # --- parts ----------------------------------------------------------------
     def _request(self, ex: Exchange) -> dict[str, Any]:

@@ -13,10 +13,12 @@ This is exact: the same bytes always decode to the same record, and the caller k
 the memo by the only other thing the decoding depends on (the record shape). Which
 events are this run's is not memoised: the ledger learns acked ids as the run goes.
 Every pass still reads every record from the sink afresh, so a record stored since, or
-one gone since, shows as it is now; a record stored twice is yielded twice. Only records that parsed as JSON are remembered (a bad record's
-message names its line or row, which may move). Memory stays bounded: at most
-``MEMO_RECORDS`` digests (about 100 bytes each); past that, records are decoded as
-before.
+one gone since, shows as it is now; a record stored twice is yielded twice. Only records
+that parsed as JSON are remembered (a bad record's message names its line or row, which
+may move), and only those the caller found to hold events of this run (the caller says
+``forget_pending`` for the others): the rows a sink held before the run cost no memory.
+Memory stays bounded: at most ``MEMO_RECORDS`` records; past that, records are decoded
+as before.
 """
 from __future__ import annotations
 
