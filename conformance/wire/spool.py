@@ -21,13 +21,17 @@ class Spool:
     """Bytes written one after another; each write returns where it went. Thread-safe."""
 
     def __init__(self) -> None:
-        self._file = tempfile.TemporaryFile(prefix="clickstream-spool-")
-        self._fd = self._file.fileno()
+        # Made on the first write: a ledger or HAR that never keeps anything holds no file.
+        self._file: Any = None
+        self._fd = -1
         self._end = 0
         self._lock = threading.Lock()
 
     def put(self, data: bytes) -> Spot:
         with self._lock:
+            if self._file is None:
+                self._file = tempfile.TemporaryFile(prefix="clickstream-spool-")
+                self._fd = self._file.fileno()
             offset = self._end
             view = memoryview(data)
             while view:
