@@ -2,9 +2,11 @@
 
 Checks never send anything; the cases send through ``Target`` and hand the exchange
 here. A check that passes notes its requirement as held (``note_held``), so that a
-case stopped later by another requirement's failure shows this one as judged. Transport problems (timeout, refused) are dealt with in ``Target.send``; a check
-sees answered exchanges and resets (a reset is an answer of sorts: the collector
-closed the connection instead of giving a status).
+case stopped later by another requirement's failure shows this one as judged.
+
+Transport problems (timeout, refused) are dealt with in ``Target.send``; a check sees
+answered exchanges and resets (a reset is an answer of sorts: the collector closed the
+connection instead of giving a status).
 """
 from __future__ import annotations
 
