@@ -6,7 +6,9 @@ profile runs each as a real program against the endpoint and judges it by the cl
 own verdict (the status it saw, its exit code, its error).
 
 Every client but curl is driven by a small program of ours (``drivers/``), and all of them
-take the same arguments and print the same result, so the profile treats them alike:
+take the same arguments and print the same result, so the profile treats them alike. curl
+runs as itself: its module builds curl's own command line from the same arguments and reads
+curl's ``--write-out`` into the same result, so its reproduction command is plain curl.
 
     <driver> --url URL --body-file PATH
              [--header 'Name: value']...      # in order; Content-Type among them
