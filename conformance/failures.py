@@ -114,6 +114,10 @@ class SdkSendsFailed(ConformanceFailure):
     title = "The real Web SDK found its sends failed and kept the events to send again"
 
 
+class ClientRequestFailed(ConformanceFailure):
+    title = "A real HTTP client did not get the answer the request needs"
+
+
 class CouldNotJudge(Exception):
     """The case could not reach a verdict: target refused, reset or is down."""
 

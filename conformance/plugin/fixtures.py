@@ -28,6 +28,21 @@ def collector_process(pytestconfig: pytest.Config) -> Any:
 
 
 @pytest.fixture(scope="session")
+def evidence_file(pytestconfig: pytest.Config) -> Callable[[str, bytes], str]:
+    """``evidence_file(name, data)``: ``data`` goes into the bundle as ``name`` (a relative
+    path, e.g. clients/curl.log), beside results.json; returns the name. The bundle refuses
+    any file that holds a secret, so redact first."""
+    run = pytestconfig.stash[RUN_KEY]
+
+    def put(name: str, data: bytes) -> str:
+        if name.startswith("/") or ".." in name.split("/"):
+            raise ValueError(f"an evidence file's name must be a relative path inside the bundle, got {name!r}")
+        run.files[name] = data
+        return name
+    return put
+
+
+@pytest.fixture(scope="session")
 def results_section(pytestconfig: pytest.Config) -> Callable[[str, dict[str, Any]], dict[str, Any]]:
     """``results_section(name, notes)``: ``notes`` becomes results.json's section ``name``
     (delivery, durability or network); the case may go on filling it in. Returns ``notes``."""

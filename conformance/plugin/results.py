@@ -37,6 +37,7 @@ class RunResults:
         self.network: dict[str, Any] | None = None  # the attacks, canary and timeouts, when run
         self.signing: dict[str, Any] | None = None  # the signer's key id, when the bundle is signed
         self.tls: dict[str, Any] | None = None  # what TLS negotiated (INFO), when the endpoint is https
+        self.files: dict[str, bytes] = {}  # evidence files for the bundle (the client programs' logs)
 
     def add(self, result: dict[str, Any]) -> None:
         self.cases.append(result)

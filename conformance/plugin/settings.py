@@ -108,6 +108,8 @@ def settings_from_options(config: pytest.Config) -> Settings:
         profiles.add("websdk")
     if "h2" in chosen:
         profiles.add(h2_profile())
+    if "clients" in chosen:
+        profiles.add("clients")  # each client missing here SKIPs its own cases, with the reason
     sink_options = sink_settings(config)
     if sink_options:
         profiles.add("delivery")
