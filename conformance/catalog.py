@@ -309,6 +309,12 @@ REQUIREMENTS: tuple[Requirement, ...] = (
        "C# HttpClient, used as in the document's C# example, gets the same answers (run "
        "only where the dotnet command is installed).",
        "Request code example (C# HttpClient); HttpCode", "clients"),
+    _R("CS-CLIENTS-413-READABLE", SHOULD,
+       "Each client reads the 413 for its oversized body, rather than seeing the connection "
+       "reset while it is still uploading (as curl can behind a server that invites the body "
+       "with 100 Continue and then closes on it). A reset there still counts as the body "
+       "refused, so the client's MUST holds.",
+       "API Specification (3); HttpCode (413)", "clients"),
     _R("CS-CLIENTS-OBSERVED", INFO,
        "Which protocol each client program spoke with the endpoint (http/1.1 or h2), and how "
        "long each of its requests took, start-up of the program excluded where it says so.",

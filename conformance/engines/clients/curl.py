@@ -79,6 +79,8 @@ def run(program: ClientProgram, request: ClientRequest, http: str, workdir: Path
 def translate(written: dict[str, Any], program: ClientProgram) -> dict[str, Any]:
     """curl's ``%{json}`` as the contract's result."""
     status = written.get("http_code") or written.get("response_code") or None
+    if isinstance(status, int) and status < 200:  # the last code seen was 100 Continue: no final answer
+        status = None
     version = str(written.get("http_version") or "0")
     protocol = {"1": "http/1.0", "1.0": "http/1.0", "1.1": "http/1.1", "2": "h2", "3": "h3"}.get(version, "")
     error = written.get("errormsg") or None

@@ -84,7 +84,8 @@ class ClientRun:
         if self.problem:
             return self.problem
         if self.status is not None:
-            return f"status {self.status}"
+            body = " ".join(self.response_body.split())[:120]
+            return f"status {self.status}" + (f" with body {body!r}" if body else "")
         return f"no answer: {self.error or 'no error message'}"
 
     def transport(self) -> str:
@@ -97,6 +98,13 @@ class ClientRun:
         if "refused" in text:
             return "refused"
         return "reset"
+
+    def cut_off(self) -> bool:
+        """The connection broke (reset, broken pipe) with no final answer, and not in TLS:
+        for an oversized upload, the collector refusing the body by closing on it."""
+        text = (self.error or "").lower()
+        tls = any(word in text for word in ("ssl", "tls", "certificate", "handshake"))
+        return self.status is None and not self.problem and self.transport() == "reset" and not tls
 
     def evidence_text(self) -> str:
         """The bundle's log file for this run: the command, the verdict, the client's output."""
@@ -166,7 +174,9 @@ def parse_result(name: str, command: str, code: int | None, out: bytes, err: byt
                  translate: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> ClientRun:
     """The contract's result line (the last line of standard output that is a JSON object),
     and the whole output as the log."""
-    log = capped(out + (b"\n--- stderr ---\n" + err if err else b""), secrets)
+    # Standard error first: a client's own account of the exchange (curl -v) ends up nearest
+    # the top, the result line last.
+    log = capped((b"--- stderr ---\n" + err + b"\n--- stdout ---\n" if err else b"") + out, secrets)
     run = ClientRun(client=name, command=command, exit_code=code, log=log)
     result = _last_json_line(out)
     if result is None:
