@@ -194,6 +194,13 @@ def test_a_closed_port_is_exit_1_with_okhttps_own_error(driver: ClientProgram, c
     assert "ConnectException" in run.stderr  # the client's log
 
 
+def test_a_silent_server_is_exit_1_at_the_call_timeout(driver: ClientProgram, silent_port: int,
+                                                         body_file: Path) -> None:
+    run = upload(driver, collect_url(f"http://127.0.0.1:{silent_port}/collect"), body_file, "--timeout", "1")
+    assert run.code == 1 and run.result["status"] is None, run
+    assert "timeout" in run.result["error"] and 900 <= run.result["elapsed_ms"] < 10_000, run.result
+
+
 def test_bad_arguments_are_exit_2_with_a_reason(driver: ClientProgram, body_file: Path) -> None:
     run = upload(driver, "http://127.0.0.1:9/collect", body_file, "--mode", "sdk")
     assert run.code == 2 and "--user-agent" in run.result["error"], run

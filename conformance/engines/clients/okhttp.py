@@ -6,6 +6,11 @@ allows), copies them into the cache directory, compiles the driver there with th
 ``javac`` and writes what it built to a record. The finder trusts only that record: a jar,
 the compiled driver or the Java it names that is missing or changed, or a driver source
 newer than the one compiled, means "run setup clients again".
+
+The driver's trust follows curl's ``--cacert``: ``--ca-cert`` replaces the JDK's trusted
+roots by the PEM bundle's certificates (a self-signed server certificate works too);
+without it the JDK's own roots are trusted. Mutual TLS takes PEM files with plain JDK 17
+(a PKCS#8, PKCS#1 RSA or SEC1 EC key; not an encrypted one).
 """
 from __future__ import annotations
 
@@ -45,6 +50,7 @@ ARTIFACTS: tuple[tuple[str, str, str], ...] = (
 # The JVM starts faster without the optimising compiler; one upload never needs it.
 JVM_OPTIONS = ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xshare:auto")
 _JAVA_VERSION = re.compile(r'version "([0-9][^"]*)"')
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 @dataclass(frozen=True)
@@ -142,7 +148,7 @@ def fetch_with_maven(repo: Path, missing: list[str]) -> None:
     if mvn is None:
         raise SetupError(f"{', '.join(missing)} not in {repo} and mvn not found to fetch them (Debian: "
                          "apt-get install maven; or set CLICKSTREAM_MAVEN_REPO to a repository that has them)")
-    command = [mvn, "-B", "-q", f"-Dmaven.repo.local={repo}", "dependency:get",
+    command = [mvn, "-B", "-q", "-Dstyle.color=never", f"-Dmaven.repo.local={repo}", "dependency:get",
                f"-Dartifact=com.squareup.okhttp3:okhttp:{VERSION}"]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=MAVEN_TIMEOUT,
@@ -158,6 +164,7 @@ def fetch_with_maven(repo: Path, missing: list[str]) -> None:
 
 
 def _last_error_line(text: str) -> str:
+    text = _ANSI.sub("", text)
     lines = [line.strip() for line in text.splitlines() if "ERROR" in line and line.strip()]
     return lines[0][:300] if lines else ""
 
@@ -184,9 +191,12 @@ def setup(repo: Path | None = None, root: Path | None = None, fetch: bool = True
         (build / "src" / SOURCE).write_bytes(source)
         _compile(jdk, build, jars)
         _write_record(build, folder, jdk, repo, jars, source)
-        if folder.exists():
-            shutil.rmtree(folder)
-        build.rename(folder)
+        try:
+            if folder.exists():
+                shutil.rmtree(folder)
+            build.rename(folder)
+        except OSError as exc:  # another setup swapping at the same moment, or a read-only cache
+            raise SetupError(f"could not put the compiled driver in {folder}: {exc}") from None
     finally:
         if build.exists():
             shutil.rmtree(build, ignore_errors=True)

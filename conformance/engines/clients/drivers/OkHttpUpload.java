@@ -3,10 +3,12 @@
 // result line, exit 0 on any HTTP answer, 1 on none, 2 on bad arguments.
 //
 // --mode bare: the API document's Java example, `new OkHttpClient().newBuilder().build()`,
-//   so OkHttp's own defaults and its default User-Agent (okhttp/<version>).
+//   so OkHttp's own defaults and its default User-Agent (okhttp/<version>); only the suite's
+//   bounds are added when given: --connect-timeout as connectTimeout, --timeout as callTimeout.
 // --mode sdk: as the Android SDK builds its client for each upload: connect, read and write
 //   timeouts, a call timeout, retryOnConnectionFailure(true) and a network interceptor that
-//   replaces the User-Agent with the SDK's own (--user-agent).
+//   replaces the User-Agent with the SDK's own (--user-agent). --connect-timeout replaces the
+//   SDK's 10 s connect timeout, --timeout its call timeout (15 s when not given).
 // Over https OkHttp offers h2 first by ALPN in both modes (its default protocol list).
 //
 // Trust: --ca-cert replaces the JDK's trusted roots by the certificates of that PEM bundle,
