@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # Paths inside the wheel; the sdist keeps the checkout's folders (strategies/, reports/).
 WHEEL_DATA = ("conformance/fixtures/datagen.jsonl", "conformance/fixtures/websdk.jsonl",
               "conformance/engines/websdk/page.html", "conformance/strategies/clickstream-body.schema.json",
-              "conformance/reports/report.css", "conformance/plugin/results.schema.json")
+              "conformance/reports/report.css", "conformance/plugin/results.schema.json",
+              "conformance/engines/clients/drivers/OkHttpUpload.java")
 SDIST_DATA = tuple(f.replace("conformance/strategies/", "strategies/").replace("conformance/reports/", "reports/")
                    for f in WHEEL_DATA)
 # Fewer examples and kills than a certification: the point is that the installed wheel

@@ -5,6 +5,7 @@ Subcommands:
                 collector) and write a certification bundle
   serve         run the reference collector
   setup websdk  install the real Web SDK for the websdk profile and find Chromium
+  setup clients compile the OkHttp driver and list the clients profile's client programs
   requirements  print the requirement catalog
   validate      check request bodies (or captured requests) against the schema
   load          load and soak a collector with Locust: throughput, latency, loss

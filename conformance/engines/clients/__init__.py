@@ -35,6 +35,8 @@ line what is missing.
 """
 from __future__ import annotations
 
+import importlib
+import importlib.util
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -56,10 +58,22 @@ class ClientProgram:
 
 # name -> a function that finds the client or raises SetupError (filled by the client modules).
 FINDERS: dict[str, Callable[[], ClientProgram]] = {}
+# The modules that fill FINDERS, one per client of the document's example (``load_finders``).
+CLIENT_MODULES = ("curl", "okhttp", "fetch", "requests", "httpclient")
+
+
+def load_finders() -> dict[str, Callable[[], ClientProgram]]:
+    """FINDERS, once every client module present has registered its finder."""
+    for module in CLIENT_MODULES:
+        name = f"{__name__}.{module}"
+        if importlib.util.find_spec(name) is not None:
+            importlib.import_module(name)
+    return FINDERS
 
 
 def find(names: tuple[str, ...] | None = None) -> dict[str, ClientProgram | SetupError]:
     """Every known client (or those named), found or with the reason it is not."""
+    load_finders()
     found: dict[str, ClientProgram | SetupError] = {}
     for name, finder in FINDERS.items():
         if names is not None and name not in names:
