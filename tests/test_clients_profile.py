@@ -125,6 +125,8 @@ def test_nginx_tls_http2_before_the_reference_passes_every_client(tmp_path: Path
         run = clients_run(front.url, tmp_path, certs=certs)
     assert_clients_pass(run, tmp_path / "report", https=True)
     assert "curl-negotiated h2" in observed_protocols(run), run.results["observed"]
+    if "okhttp" in present_clients():  # OkHttp offers h2 first by ALPN, as on Android
+        assert "okhttp-bare h2; okhttp-sdk h2" in observed_protocols(run), run.results["observed"]
 
 
 def test_caddy_before_the_reference_passes_every_client(tmp_path: Path, certs: Certs,

@@ -34,7 +34,7 @@ from conformance.cases.delivery import judge_sent
 from conformance.checks import note_held
 from conformance.engines.clients import ClientProgram, SetupError
 from conformance.engines.clients import registry
-from conformance.engines.clients.runner import ClientRequest, ClientRun
+from conformance.engines.clients.runner import ClientRequest, ClientRun, run_driver
 from conformance.engines.ledger import event_ids_in
 from conformance.failures import ClientRequestFailed, CouldNotJudge
 from conformance.strategies import batch_of_size, encode_base64_gzip
@@ -231,7 +231,8 @@ def run_client(program: ClientProgram, variant: Variant, request: ClientRequest,
     why_not = getattr(module, "unsupported", lambda _request: None)(request)
     if why_not:
         pytest.skip(why_not)
-    return module.run(program, request, secrets)
+    run = getattr(module, "run", None)  # a module with its own way of running (fetch: Node's trust)
+    return run(program, request, secrets) if run else run_driver(program, request, secrets)
 
 
 # --- evidence ---------------------------------------------------------------------------------

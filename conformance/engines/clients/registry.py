@@ -1,30 +1,15 @@
-"""Every client module the ``clients`` profile knows, imported so that each registers its
-finder in ``FINDERS``; a module not in this install (OkHttp's, before it lands) is left out,
-and its rows then SKIP because no finder names it."""
+"""Every client the ``clients`` profile knows (``CLIENT_MODULES``), found or with the reason
+it is not: a client whose module is not in this install gets a reason too, so its rows
+SKIP saying so instead of vanishing."""
 from __future__ import annotations
 
-import importlib
-
-from conformance.engines.clients import FINDERS, ClientProgram, SetupError, find
-
-MODULES = ("curl", "okhttp", "fetch", "requests", "httpclient")
-
-
-def load() -> None:
-    """Import every client module there is."""
-    for name in MODULES:
-        try:
-            importlib.import_module(f"conformance.engines.clients.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"conformance.engines.clients.{name}":
-                raise
+from conformance.engines.clients import CLIENT_MODULES, FINDERS, ClientProgram, SetupError, find
 
 
 def found() -> dict[str, ClientProgram | SetupError]:
-    """Every known client, found or with the reason it is not (a client without a module too)."""
-    load()
+    """Every known client, found or with the reason it is not."""
     programs = find()
-    for name in MODULES:
+    for name in CLIENT_MODULES:
         if name not in FINDERS:
             programs[name] = SetupError(f"no {name} driver in this install")
     return programs
