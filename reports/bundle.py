@@ -61,7 +61,6 @@ def write_files(directory: Path, results: dict[str, Any], report_html: str, secr
         outputs[ATTESTATION] = attestation_bytes(signing_key, {**contents, MANIFEST: manifest}, results)
     refuse_secrets(directory, {**contents, **outputs}, secrets)
     for name, data in outputs.items():
-        (directory / name).parent.mkdir(parents=True, exist_ok=True)  # clients/<case>.log
         (directory / name).write_bytes(data)
     return directory
 

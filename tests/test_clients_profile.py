@@ -90,7 +90,7 @@ def assert_clients_pass(run: SuiteRun, report: Path, https: bool, unread_413: bo
         if path.is_file():
             assert COOKIE[1] not in path.read_text(errors="replace"), f"the cookie value reached {path}"
     manifest = json.loads((bundle / "manifest.json").read_text())
-    assert any(f["path"].startswith("clients/") for f in manifest["files"]), "the client logs are not in the manifest"
+    assert any(f["path"].startswith("client-") for f in manifest["files"]), "the client logs are not in the manifest"
     return rows
 
 

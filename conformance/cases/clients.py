@@ -12,7 +12,7 @@ HTTP/1.1, OkHttp's h2 by ALPN.
 The verdict is the client's own: the status it saw, its exit code, its error message. A
 client that gets anything but the answer the request needs, or a TLS error, a reset or a
 timeout, FAILs its requirement, with its own output and the command that reproduces the
-run as evidence (every run's whole log goes into the bundle, clients/<case>.log). A
+run as evidence (every run's whole log goes into the bundle, client-<row>-<request>.log). A
 client not installed here SKIPs with the reason. With ``--sink`` the events of every 200
 are read back, as in the delivery profile.
 """
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -250,8 +249,9 @@ def as_exchange(run: ClientRun, planned: Planned, request: ClientRequest, case: 
     return ex
 
 
-def log_name(case: str) -> str:
-    return "clients/" + re.sub(r"[^A-Za-z0-9._-]+", "_", case.split("::")[-1]).strip("._") + ".log"
+def log_name(variant: Variant, planned: Planned) -> str:
+    """The bundle's file for one run's log, beside results.json (a bundle is one flat folder)."""
+    return f"client-{variant.name}-{planned.name}.log"
 
 
 def failure_detail(variant: Variant, program: ClientProgram, run: ClientRun, log: str) -> str:
@@ -304,7 +304,7 @@ def test_client_gets_the_answer_its_request_needs(target: Target, clients: Clien
     s = target.settings
     run = run_client(program, variant, request, clients.workdir, s.secrets)
     clients.runs.append((variant.name, planned.name, run))
-    log = evidence_file(log_name(case), run.evidence_text().encode("utf-8"))
+    log = evidence_file(log_name(variant, planned), run.evidence_text().encode("utf-8"))
     ex = as_exchange(run, planned, request, case, EvidenceBuilder(s.secrets))
     target.book(ex, planned.body, planned.query, valid=planned.valid, judged=True)
     target.observe(f"{variant.name} ({run.client}): {run.outcome()} over {run.protocol or 'an unknown protocol'} "

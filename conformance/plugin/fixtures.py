@@ -29,14 +29,14 @@ def collector_process(pytestconfig: pytest.Config) -> Any:
 
 @pytest.fixture(scope="session")
 def evidence_file(pytestconfig: pytest.Config) -> Callable[[str, bytes], str]:
-    """``evidence_file(name, data)``: ``data`` goes into the bundle as ``name`` (a relative
-    path, e.g. clients/curl.log), beside results.json; returns the name. The bundle refuses
-    any file that holds a secret, so redact first."""
+    """``evidence_file(name, data)``: ``data`` goes into the bundle as ``name`` (a file name,
+    e.g. client-curl-http1.1-near-limit.log), beside results.json; returns the name. The
+    bundle refuses any file that holds a secret, so redact first."""
     run = pytestconfig.stash[RUN_KEY]
 
     def put(name: str, data: bytes) -> str:
-        if name.startswith("/") or ".." in name.split("/"):
-            raise ValueError(f"an evidence file's name must be a relative path inside the bundle, got {name!r}")
+        if "/" in name or "\\" in name or name.startswith(".") or not name:
+            raise ValueError(f"an evidence file's name must be a plain file name, got {name!r}")
         run.files[name] = data
         return name
     return put

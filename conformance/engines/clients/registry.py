@@ -13,3 +13,16 @@ def found() -> dict[str, ClientProgram | SetupError]:
         if name not in FINDERS:
             programs[name] = SetupError(f"no {name} driver in this install")
     return programs
+
+
+# The requirements each client's rows judge (conformance/cases/clients.py).
+REQUIREMENTS = {"curl": ("CS-CLIENTS-CURL",), "okhttp": ("CS-CLIENTS-OKHTTP", "CS-CLIENTS-OKHTTP-SDK"),
+                "fetch": ("CS-CLIENTS-FETCH",), "requests": ("CS-CLIENTS-REQUESTS",),
+                "httpclient": ("CS-CLIENTS-HTTPCLIENT",)}
+
+
+def unavailable() -> tuple[tuple[str, str], ...]:
+    """(requirement, why) for each client requirement no program here can judge: its rows
+    SKIP, and the profile's verdict stands on the clients that ran."""
+    return tuple((rid, f"{name}: {program}") for name, program in found().items()
+                 if isinstance(program, SetupError) for rid in REQUIREMENTS.get(name, ()))
