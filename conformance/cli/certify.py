@@ -151,7 +151,6 @@ def _target(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
     # The embedded collector is ours to set up: switch on the auth, web and network profiles
     # too (short attacks: the reference has no timeouts to measure, only starvation to show).
     extra = set() if getattr(args, "no_network", False) else {"network"}
-    extra |= _present_clients()
     args.profile = sorted(set(args.profile or ["core"]) | extra)
     if "network" in args.profile and getattr(args, "network_seconds", None) is None:
         args.network_seconds = EMBEDDED_NETWORK_SECONDS
@@ -163,6 +162,8 @@ def _target(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
     args.origin = args.origin or EMBEDDED_ORIGIN
     app_id = args.app_id or EMBEDDED_APP_ID
     _check(parse_cookie, args.auth_cookie)
+    if "clients" not in args.profile:  # after the checks: a bad option is the only line it prints
+        args.profile = sorted(set(args.profile) | _present_clients())
     with tempfile.TemporaryDirectory(prefix="clickstream-reference-") as tmp:
         db_path = os.path.join(tmp, "collector.sqlite3")
         port = _free_port()
