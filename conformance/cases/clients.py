@@ -270,6 +270,9 @@ def judge(target: Target, variant: Variant, program: ClientProgram, planned: Pla
     if run.problem and run.exit_code is not None:
         # The driver broke its contract (no result line, bad arguments): no verdict on the collector.
         raise CouldNotJudge(f"{variant.name}: {run.problem}; {failure_detail(variant, program, run, log)}", ex)
+    if run.status is None and run.transport() == "refused":
+        # Nothing listens: the collector is down, as the suite's own wire would find too.
+        raise CouldNotJudge(f"{variant.name} could not connect: {run.error}", ex)
     expected = f"{planned.expected} as {variant.name} sees it"
     if planned.expected == 413 and run.cut_off():
         # The body was refused by closing on it: the MUST holds, the 413 went unread (SHOULD).

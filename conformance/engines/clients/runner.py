@@ -95,7 +95,7 @@ class ClientRun:
         text = (self.error or self.problem or "").lower()
         if self.exit_code is None or "timeout" in text or "timed out" in text:
             return "timeout"
-        if "refused" in text:
+        if any(words in text for words in ("refused", "failed to connect", "couldn't connect")):
             return "refused"
         return "reset"
 
