@@ -259,7 +259,6 @@ def failure_detail(variant: Variant, program: ClientProgram, run: ClientRun, log
     return (f"{variant.name} ({run.client or program.version}): exit "
             f"{run.exit_code if run.exit_code is not None else 'none (killed at the time limit)'}"
             f"{', error: ' + run.error if run.error else ''}\n"
-            f"  reproduce with the client: {run.command}\n"
             f"  its whole output: {log} in the bundle; the start of it:\n    "
             + "\n    ".join(head.splitlines() or ["(nothing)"]))
 
@@ -278,12 +277,12 @@ def judge(target: Target, variant: Variant, program: ClientProgram, planned: Pla
         # The body was refused by closing on it: the MUST holds, the 413 went unread (SHOULD).
         note_held(variant.requirement)
         target.warn(ClientRequestFailed(READABLE, "413, read by the client", f"no answer ({run.error})", ex,
-                                        detail=failure_detail(variant, program, run, log)))
+                                        detail=failure_detail(variant, program, run, log), command=run.command))
         return
     if run.status != planned.expected:
         actual = run.outcome() if run.status is not None else f"no answer ({run.error or run.problem})"
         raise ClientRequestFailed(variant.requirement, expected, actual, ex,
-                                  detail=failure_detail(variant, program, run, log))
+                                  detail=failure_detail(variant, program, run, log), command=run.command)
     note_held(variant.requirement)
 
 

@@ -11,6 +11,7 @@ from conformance.engines.clients import FINDERS, ClientProgram, SetupError
 from conformance.engines.clients.runner import ClientRequest, ClientRun, driver_path, run_driver
 
 NAME = "httpclient"
+BUILD_S = 120.0  # the first `dotnet run` of a machine restores and builds the project
 NOT_FOUND = "dotnet not on PATH (the .NET 8 SDK runs the C# HttpClient example)"
 
 
@@ -33,4 +34,5 @@ FINDERS[NAME] = find
 
 def run(program: ClientProgram, request: ClientRequest, secrets: Sequence[str]) -> ClientRun:
     # dotnet run builds first: the first run of a machine takes longer than the request's timeout.
-    return run_driver(program, request, secrets, {"DOTNET_CLI_TELEMETRY_OPTOUT": "1", "DOTNET_NOLOGO": "1"})
+    return run_driver(program, request, secrets, {"DOTNET_CLI_TELEMETRY_OPTOUT": "1", "DOTNET_NOLOGO": "1"},
+                      start_up=BUILD_S)

@@ -226,9 +226,10 @@ def _last_line(data: bytes) -> str:
 
 
 def run_driver(program: ClientProgram, request: ClientRequest, secrets: Sequence[str],
-               env: dict[str, str] | None = None) -> ClientRun:
-    """Run one of our drivers (every client but curl) with the contract's arguments."""
-    return run_program(program, [*program.argv, *request.arguments()], request.timeout, secrets, env)
+               env: dict[str, str] | None = None, start_up: float = 0.0) -> ClientRun:
+    """Run one of our drivers (every client but curl) with the contract's arguments;
+    ``start_up``: seconds its program may need beyond the usual grace (``dotnet run`` builds)."""
+    return run_program(program, [*program.argv, *request.arguments()], request.timeout + start_up, secrets, env)
 
 
 def driver_path(name: str) -> str:
