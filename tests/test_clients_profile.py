@@ -50,9 +50,14 @@ def reference(tmp_path: Path) -> Iterator[RunningCollector]:
         yield collector
 
 
-def clients_run(url: str, workdir: Path, *options: str, certs: Certs | None = None) -> SuiteRun:
-    tls = ("--ca-cert", str(certs.ca)) if certs else ()
-    return run_suite(url, workdir, (*CLIENTS_OPTIONS, *AUTH_OPTIONS, *tls, *options, CLIENTS_MODULE), timeout=240)
+def clients_run(url: str, workdir: Path, *options: str, certs: Certs | None = None,
+                trust_by_env: bool = False) -> SuiteRun:
+    """The clients module with the cookie; the test CA trusted by --ca-cert, or (``trust_by_env``)
+    by SSL_CERT_FILE alone, which the profile hands to the clients that ignore it."""
+    tls = ("--ca-cert", str(certs.ca)) if certs and not trust_by_env else ()
+    env = certs.client_env() if certs and trust_by_env else None
+    return run_suite(url, workdir, (*CLIENTS_OPTIONS, *AUTH_OPTIONS, *tls, *options, CLIENTS_MODULE), timeout=240,
+                     env=env)
 
 
 def context(run: SuiteRun) -> str:
@@ -135,7 +140,7 @@ def test_caddy_before_the_reference_passes_every_client(tmp_path: Path, certs: C
     reference refuses it, closes on the rest: curl's oversized body often sees a reset, not
     the 413. That is a WARN (CS-CLIENTS-413-READABLE), never a FAIL: the body was refused."""
     with caddy_tls(tmp_path / "caddy", urlsplit(reference.url).port, certs) as front:
-        run = clients_run(front.url, tmp_path, certs=certs)
+        run = clients_run(front.url, tmp_path, certs=certs, trust_by_env=True)
     assert_clients_pass(run, tmp_path / "report", https=True, unread_413=True)
     assert "curl-negotiated h2" in observed_protocols(run), run.results["observed"]
 

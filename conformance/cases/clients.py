@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -210,12 +211,20 @@ def program_for(clients: Clients, variant: Variant, target: Target) -> ClientPro
     return program
 
 
+def trusted_ca(target: Target) -> str | None:
+    """The CA file the clients trust besides their own: --ca-cert, else $SSL_CERT_FILE, which
+    the suite's own wire trusts through OpenSSL and most of these clients ignore."""
+    given = getattr(target.settings.tls, "ca_cert", None)
+    from_env = os.environ.get("SSL_CERT_FILE")
+    return given or (from_env if from_env and os.path.isfile(from_env) else None)
+
+
 def client_request(target: Target, planned: Planned, body_file: Path, variant: Variant) -> ClientRequest:
     s, tls = target.settings, target.settings.tls
     return ClientRequest(url=f"{s.endpoint}?{planned.query}", body_file=str(body_file),
                          headers=tuple(planned.headers), timeout=s.timeout,
                          connect_timeout=min(s.timeout, 5.0),
-                         ca_cert=getattr(tls, "ca_cert", None), insecure=bool(getattr(tls, "insecure", False)),
+                         ca_cert=trusted_ca(target), insecure=bool(getattr(tls, "insecure", False)),
                          client_cert=getattr(tls, "client_cert", None), client_key=getattr(tls, "client_key", None),
                          mode=variant.mode or None, user_agent=SDK_USER_AGENT if variant.sdk else None)
 
