@@ -15,7 +15,11 @@ collector's process) and judges what survives a kill; ``websdk`` is chosen with
 collector, judging by what the SDK itself concludes; ``h2`` is chosen with
 ``--profile h2`` (``certify`` chooses it when the endpoint offers h2 by ALPN) and
 runs the core cases that matter on the wire again over HTTP/2, under the core IDs,
-with a few INFO observations of its own.
+with a few INFO observations of its own; ``clients`` is chosen with ``--profile clients``
+(``certify`` chooses it for the embedded collector when the client programs are there) and
+runs the document's example request, and a few SDK-shaped ones, in real HTTP client
+programs (curl, OkHttp, Node's fetch, Python requests, C# HttpClient), judging each by the
+client's own verdict.
 """
 from __future__ import annotations
 
@@ -28,7 +32,7 @@ MUST = "MUST"
 SHOULD = "SHOULD"
 INFO = "INFO"
 LEVELS = (MUST, SHOULD, INFO)
-PROFILES = ("core", "auth", "web", "strict", "delivery", "durability", "websdk", "network", "h2")
+PROFILES = ("core", "auth", "web", "strict", "delivery", "durability", "websdk", "network", "h2", "clients")
 
 # Identity of the API document the catalog was written against.
 API_DOCUMENT = {
@@ -276,6 +280,45 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     _R("CS-H2C", INFO,
        "Whether a plain http:// endpoint speaks HTTP/2 with prior knowledge (h2c).",
        "RFC 9113 section 3.3", "h2"),
+    # --- clients profile: the document's examples in real client programs ------------------
+    _R("CS-CLIENTS-CURL", MUST,
+       "curl, run as the document's example runs it, gets 200 for the example request, a "
+       "base64-gzip batch with compression=gzip and hashCode and a body of 1,000,000 bytes, "
+       "and 413 for a body over 1,048,576 bytes: over HTTP/1.1 (where curl sends "
+       "Expect: 100-continue before a large body) and, over https, in whatever protocol "
+       "curl and the endpoint agree on (h2 by ALPN). A TLS error, a reset or a timeout is "
+       "a failure.",
+       "Request code example (curl); Request query parameters; API Specification (3); HttpCode", "clients"),
+    _R("CS-CLIENTS-OKHTTP", MUST,
+       "OkHttp 4, built bare as in the document's Java example (so sending OkHttp's default "
+       "User-Agent, okhttp/<version>), gets the same answers: 200 for the valid requests, "
+       "413 for the oversized one.",
+       "Request code example (Java OkHttp); HttpCode", "clients"),
+    _R("CS-CLIENTS-OKHTTP-SDK", MUST,
+       "OkHttp 4 configured as the Android SDK configures it (its timeouts and retry, its "
+       "own User-Agent, the cookie in a cookie header, the SDK's query order with an empty "
+       "or gzip compression) gets the same answers.",
+       "Request code example (Java OkHttp); Request query parameters; Request headers (cookie)", "clients"),
+    _R("CS-CLIENTS-FETCH", MUST,
+       "Node's global fetch, used as in the document's JavaScript example, gets the same answers.",
+       "Request code example (JavaScript fetch); HttpCode", "clients"),
+    _R("CS-CLIENTS-REQUESTS", MUST,
+       "Python requests, used as in the document's Python example, gets the same answers.",
+       "Request code example (Python requests); HttpCode", "clients"),
+    _R("CS-CLIENTS-HTTPCLIENT", MUST,
+       "C# HttpClient, used as in the document's C# example, gets the same answers (run "
+       "only where the dotnet command is installed).",
+       "Request code example (C# HttpClient); HttpCode", "clients"),
+    _R("CS-CLIENTS-413-READABLE", SHOULD,
+       "Each client reads the 413 for its oversized body, rather than seeing the connection "
+       "reset while it is still uploading (as curl can behind a server that invites the body "
+       "with 100 Continue and then closes on it). A reset there still counts as the body "
+       "refused, so the client's MUST holds.",
+       "API Specification (3); HttpCode (413)", "clients"),
+    _R("CS-CLIENTS-OBSERVED", INFO,
+       "Which protocol each client program spoke with the endpoint (http/1.1 or h2), and how "
+       "long each of its requests took, start-up of the program excluded where it says so.",
+       "Request code example", "clients"),
 )
 
 BY_ID: dict[str, Requirement] = {r.id: r for r in REQUIREMENTS}

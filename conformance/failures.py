@@ -114,6 +114,24 @@ class SdkSendsFailed(ConformanceFailure):
     title = "The real Web SDK found its sends failed and kept the events to send again"
 
 
+class ClientRequestFailed(ConformanceFailure):
+    """The reproduction is the client's own command (the suite's curl line would send
+    without the client's habits, its User-Agent and Expect among them)."""
+
+    title = "A real HTTP client did not get the answer the request needs"
+
+    def __init__(self, requirement: str, expected: str, actual: str, exchange: "Exchange | None" = None,
+                 detail: str = "", command: str = "") -> None:
+        self.command = command
+        super().__init__(requirement, expected, actual, exchange, detail)
+
+    def render(self) -> str:
+        lines = super().render().splitlines()
+        if self.command:
+            lines = [f"  reproduce: {self.command}" if line.startswith("  reproduce: ") else line for line in lines]
+        return "\n".join(lines)
+
+
 class CouldNotJudge(Exception):
     """The case could not reach a verdict: target refused, reset or is down."""
 

@@ -55,6 +55,9 @@ class Settings:
     tls: Any = None                        # a conformance.wire.tls.TLSOptions (CA, client cert, proxy)
     network_seconds: float = 15.0          # each hostile-network attack lasts at most this long
     network_sockets: int = 512             # and holds at most this many sockets
+    # clients profile: (requirement, why) for the clients not installed here; their rows SKIP
+    # and the profile's verdict stands on the clients that ran.
+    unavailable: tuple[tuple[str, str], ...] = ()
 
     @property
     def secrets(self) -> tuple[str, ...]:

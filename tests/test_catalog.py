@@ -25,8 +25,12 @@ def case_functions(module: types.ModuleType) -> list[tuple[str, list[str]]]:
     found = []
     for name, fn in inspect.getmembers(module, inspect.isfunction):
         if name.startswith("test_") and fn.__module__ == module.__name__:
-            ids = [i for m in getattr(fn, "pytestmark", []) if m.name == "requirement" for i in m.args]
-            found.append((f"{module.__name__}::{name}", ids))
+            marks = list(getattr(fn, "pytestmark", []))
+            # A parametrized case may name its requirements per parameter (pytest.param marks).
+            marks += [mark for m in marks if m.name == "parametrize" for value in m.args[1]
+                      for mark in getattr(value, "marks", ())]
+            ids = [i for m in marks if m.name == "requirement" for i in m.args]
+            found.append((f"{module.__name__}::{name}", list(dict.fromkeys(ids))))
     return found
 
 

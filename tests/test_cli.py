@@ -41,8 +41,11 @@ def test_certify_without_endpoint_certifies_the_embedded_collector(embedded_bund
     assert results["verdict"]["conformant"] is True
     assert results["verdict"]["profiles"] == {"core": "PASS", "auth": "PASS", "web": "PASS", "strict": "NOT SELECTED",
                                               "delivery": "PASS", "durability": "PASS", "websdk": "NOT SELECTED",
-                                              "network": "PASS", "h2": "NOT SELECTED"}
+                                              "network": "PASS", "h2": "NOT SELECTED", "clients": "PASS"}
     assert results["run"]["seed"] is not None
+    # curl is here, so the clients profile ran: the document's example in real client programs.
+    curl_rows = [c for c in results["cases"] if c["area"] == "clients" and "[curl-http1.1-" in c["case"]]
+    assert len(curl_rows) == 4 and {c["outcome"] for c in curl_rows} == {"PASS"}, curl_rows
     # The captured traffic of real clients is replayed, one case per captured scenario.
     replays = [c for c in results["cases"] if c["area"] == "replay"]
     assert len(replays) == 45 and {c["outcome"] for c in replays} == {"PASS"}

@@ -23,6 +23,7 @@ from tests.kill.mutants import MUTANTS, Mutant
 from tests.kill.network_mutants import NETWORK_MUTANTS
 from tests.kill.suite import SuiteRun, selected_params
 from tests.kill.websdk_mutants import WEBSDK_MUTANTS
+from tests.kill.clients_mutants import CLIENTS_MUTANTS
 
 KILLABLE = [m for m in MUTANTS if not m.is_control]
 CONTROLS = [m for m in MUTANTS if m.is_control]
@@ -91,7 +92,9 @@ def test_every_must_and_should_requirement_has_a_mutant() -> None:
     the profiles in KILLED_ELSEWHERE by the process mutants there, whose runs
     tests/test_durability.py judges against the same declarations)."""
     # The websdk profile's mutants run in tests/test_websdk_profile.py (they need Chromium).
-    killed = set().union(*(m.breaks for m in (*KILLABLE, *WEBSDK_MUTANTS))) | {m.warns for m in CONTROLS}
+    # So do the clients profile's (tests/test_clients_profile.py: they need the client programs).
+    killed = set().union(*(m.breaks for m in (*KILLABLE, *WEBSDK_MUTANTS, *CLIENTS_MUTANTS))) | {m.warns for m in CONTROLS}
+    killed |= {m.warns for m in CLIENTS_MUTANTS if m.is_control}
     killed |= set().union(*(v.breaks for v in VARIANTS.values())) | {v.warns for v in VARIANTS.values()}
     killed |= set().union(*(m.breaks for m in NETWORK_MUTANTS)) | {m.warns for m in NETWORK_MUTANTS}
     judged = {r.id for r in catalog.REQUIREMENTS if r.level != catalog.INFO}

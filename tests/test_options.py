@@ -135,7 +135,7 @@ def test_the_table_is_consistent() -> None:
 
 
 def test_the_profile_choices_are_the_catalogs_selectable_profiles() -> None:
-    assert options.PROFILE_CHOICES == ("core", "strict", "websdk", "network", "h2")
+    assert options.PROFILE_CHOICES == ("core", "strict", "websdk", "network", "h2", "clients")
     assert set(options.PROFILE_CHOICES) | set(options.SWITCHED_ON_BY) == set(catalog.PROFILES)
     flags = {f for o in OPTIONS if PYTEST in o.on for f in o.flags}
     assert set(options.SWITCHED_ON_BY.values()) <= flags, "each is switched on by a real option"

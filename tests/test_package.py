@@ -28,7 +28,11 @@ ROOT = Path(__file__).resolve().parents[1]
 WHEEL_DATA = ("conformance/fixtures/datagen.jsonl", "conformance/fixtures/websdk.jsonl",
               "conformance/engines/websdk/page.html", "conformance/strategies/clickstream-body.schema.json",
               "conformance/reports/report.css", "conformance/plugin/results.schema.json",
-              "conformance/engines/clients/drivers/OkHttpUpload.java")
+              "conformance/engines/clients/drivers/OkHttpUpload.java",
+              "conformance/engines/clients/drivers/fetch_upload.mjs",
+              "conformance/engines/clients/drivers/requests_upload.py",
+              "conformance/engines/clients/drivers/httpclient/Program.cs",
+              "conformance/engines/clients/drivers/httpclient/HttpClientUpload.csproj")
 SDIST_DATA = tuple(f.replace("conformance/strategies/", "strategies/").replace("conformance/reports/", "reports/")
                    for f in WHEEL_DATA)
 # Fewer examples and kills than a certification: the point is that the installed wheel
@@ -149,7 +153,7 @@ def test_the_installed_wheel_certifies_from_an_empty_folder(installed: Path, tmp
     results = json.loads((bundle / "results.json").read_text())
     assert results["verdict"]["text"] == "CONFORMANT"
     assert {p for p, v in results["verdict"]["profiles"].items() if v == "PASS"} == \
-        {"core", "auth", "web", "delivery", "durability", "network"}
+        {"core", "auth", "web", "delivery", "durability", "network", "clients"}  # curl is here: the drivers shipped
     assert results["suite"]["version"] == __version__
     report = (bundle / "report.html").read_text()
     assert re.search(rf"clickstream-conformance {re.escape(__version__)}\b", report)

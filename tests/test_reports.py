@@ -165,7 +165,7 @@ def test_sample_results_are_what_the_verdict_needs(passing: dict[str, Any], fail
     assert passing["verdict"]["profiles"] == {"core": "PASS", "auth": "PASS", "web": "NOT SELECTED",
                                               "strict": "NOT SELECTED", "delivery": "NOT SELECTED",
                                               "durability": "NOT SELECTED", "websdk": "NOT SELECTED",
-                                              "network": "NOT SELECTED", "h2": "NOT SELECTED"}
+                                              "network": "NOT SELECTED", "h2": "NOT SELECTED", "clients": "NOT SELECTED"}
     assert failing["verdict"]["text"] == "NOT CONFORMANT"
     assert failing["verdict"]["profiles"]["core"] == "FAIL"
 

@@ -5,7 +5,9 @@ port (with a throw-away database, a random auth cookie and an allowed web origin
 and certified in the core, auth, web, delivery and durability profiles (its database
 is the sink; the suite starts it as its own process, so it can kill and restart it),
 and the network profile (hostile clients beside a canary, 3 s an attack; --no-network
-leaves it out), so a fresh install can show what a full run and its report look like.
+leaves it out), and the clients profile when any real client program is present (the
+document's example request in curl, OkHttp, fetch, requests, HttpClient), so a fresh
+install can show what a full run and its report look like.
 """
 from __future__ import annotations
 
@@ -122,6 +124,18 @@ def _tls_options(args: argparse.Namespace) -> "TLSOptions":
                       proxy=getattr(args, "proxy", None))
 
 
+def _present_clients() -> set[str]:
+    """{"clients"} when any real client program is here (curl almost always is): the
+    embedded collector's full run then runs the document's example in each of them."""
+    from conformance.engines.clients import SetupError
+    from conformance.engines.clients.registry import found
+    ready = sorted(name for name, program in found().items() if not isinstance(program, SetupError))
+    if not ready:
+        return set()
+    print(f"client programs here ({', '.join(ready)}): the clients profile is on", file=sys.stderr)
+    return {"clients"}
+
+
 @contextlib.contextmanager
 def _target(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
     if args.endpoint:
@@ -148,6 +162,8 @@ def _target(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
     args.origin = args.origin or EMBEDDED_ORIGIN
     app_id = args.app_id or EMBEDDED_APP_ID
     _check(parse_cookie, args.auth_cookie)
+    if "clients" not in args.profile:  # after the checks: a bad option is the only line it prints
+        args.profile = sorted(set(args.profile) | _present_clients())
     with tempfile.TemporaryDirectory(prefix="clickstream-reference-") as tmp:
         db_path = os.path.join(tmp, "collector.sqlite3")
         port = _free_port()

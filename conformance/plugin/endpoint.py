@@ -192,7 +192,8 @@ class EndpointMode:
         if report_dir:
             from conformance.reports.bundle import HAR, write_bundle
             write_bundle(Path(report_dir), self.run.to_dict(), secrets=self.settings.secrets,
-                         extra_files={HAR: har} if har else None, signing_key=self.files.signing_key)
+                         extra_files={**self.run.files, **({HAR: har} if har else {})},
+                         signing_key=self.files.signing_key)
         summary_path = self.config.getoption("summary_md")
         if summary_path:
             from conformance.reports.summary import append_summary
@@ -218,7 +219,7 @@ def _profile_skip_reason(profiles: list[str]) -> str:
              "strict": "give --profile strict", "delivery": "give --sink SPEC",
              "durability": "give --sink SPEC and --collector-command CMD",
              "websdk": "give --profile websdk and --origin ORIGIN", "network": "give --profile network",
-             "h2": "give --profile h2"}
+             "h2": "give --profile h2", "clients": "give --profile clients"}
     return "profile not selected: " + ", ".join(f"{p} ({hints.get(p, '')})" for p in profiles)
 
 

@@ -28,6 +28,21 @@ def collector_process(pytestconfig: pytest.Config) -> Any:
 
 
 @pytest.fixture(scope="session")
+def evidence_file(pytestconfig: pytest.Config) -> Callable[[str, bytes], str]:
+    """``evidence_file(name, data)``: ``data`` goes into the bundle as ``name`` (a file name,
+    e.g. client-curl-http1.1-near-limit.log), beside results.json; returns the name. The
+    bundle refuses any file that holds a secret, so redact first."""
+    run = pytestconfig.stash[RUN_KEY]
+
+    def put(name: str, data: bytes) -> str:
+        if "/" in name or "\\" in name or name.startswith(".") or not name:
+            raise ValueError(f"an evidence file's name must be a plain file name, got {name!r}")
+        run.files[name] = data
+        return name
+    return put
+
+
+@pytest.fixture(scope="session")
 def results_section(pytestconfig: pytest.Config) -> Callable[[str, dict[str, Any]], dict[str, Any]]:
     """``results_section(name, notes)``: ``notes`` becomes results.json's section ``name``
     (delivery, durability or network); the case may go on filling it in. Returns ``notes``."""

@@ -133,17 +133,22 @@ OPTIONS: tuple[Option, ...] = (
        help="a web origin the collector allows, e.g. https://shop.example; turns on the web (CORS) profile",
        certify_help="an allowed web origin (web profile)"),
     _o("--profile", on=SUITE, choices=PROFILE_CHOICES, action="append", metavar="PROFILE",
-       help="core (default), strict, websdk, network or h2; repeat to add several. strict also "
+       help="core (default), strict, websdk, network, h2 or clients; repeat to add several. strict also "
             "demands that invalid events and malformed bodies are refused with 4xx (collectors that "
             "validate at ingestion); websdk drives the real Web SDK in headless Chromium "
             "against the collector (needs --origin and `clickstream-conformance setup websdk`); "
             "network holds slow, idle and flooding connections while a canary sends valid batches; "
             "h2 runs the core cases that matter on the wire again over HTTP/2 (h2 by ALPN on "
-            "https, h2c with prior knowledge on http; skipped when the endpoint offers no h2)",
+            "https, h2c with prior knowledge on http; skipped when the endpoint offers no h2); "
+            "clients runs the document's example request in real client programs (curl, OkHttp, "
+            "Node's fetch, Python requests, C# HttpClient; prepare them with `clickstream-conformance "
+            "setup clients`; a client missing here skips its cases)",
        certify_help="core (default), strict, websdk (the real Web SDK in Chromium; set it up first with "
                     "`clickstream-conformance setup websdk`), network (slow, idle and flooding clients beside "
                     "a canary; on by itself for the embedded collector) or h2 (the wire cases again over "
-                    "HTTP/2; chosen by itself when an https endpoint offers h2 by ALPN); repeat to add several",
+                    "HTTP/2; chosen by itself when an https endpoint offers h2 by ALPN) or clients (the "
+                    "document's example in real client programs; on by itself for the embedded collector "
+                    "when any is present); repeat to add several",
        overrides={CERTIFY: {"metavar": None}}),  # certify's help shows the choices
     # certify's default is None: the embedded collector then gets short attacks of its own.
     _o("--network-seconds", on=SUITE, type=float, default=15.0, metavar="SECONDS", group="clickstream-network",

@@ -37,6 +37,7 @@ class RunResults:
         self.network: dict[str, Any] | None = None  # the attacks, canary and timeouts, when run
         self.signing: dict[str, Any] | None = None  # the signer's key id, when the bundle is signed
         self.tls: dict[str, Any] | None = None  # what TLS negotiated (INFO), when the endpoint is https
+        self.files: dict[str, bytes] = {}  # evidence files for the bundle (the client programs' logs)
 
     def add(self, result: dict[str, Any]) -> None:
         self.cases.append(result)
@@ -67,14 +68,18 @@ class RunResults:
 
     def requirement_rows(self) -> list[dict[str, Any]]:
         rows = []
+        unavailable = dict(self.settings.unavailable)
         for req in catalog.REQUIREMENTS:
             cases = [c for c in self.cases if req.id in c["requirements"]]
             outcomes = [requirement_outcome(c, req) for c in cases]
             outcome = next((o for o in SEVERITY if o in outcomes), NOT_TESTED)
             if req.profile not in self.settings.profiles:
                 outcome = SKIP if cases else NOT_TESTED
-            rows.append({**req.to_dict(), "outcome": outcome,
-                         "selected": req.profile in self.settings.profiles,
+            selected = req.profile in self.settings.profiles
+            if selected and req.id in unavailable and outcome in (SKIP, NOT_TESTED):
+                # Its client program is not installed here: not part of this run.
+                selected, outcome = False, SKIP
+            rows.append({**req.to_dict(), "outcome": outcome, "selected": selected,
                          "cases": [c["case"] for c in cases]})
         return rows
 
@@ -83,7 +88,7 @@ class RunResults:
         verdicts = {}
         rows = self.requirement_rows()
         for profile in catalog.PROFILES:
-            mine = [r for r in rows if r["profile"] == profile]
+            mine = [r for r in rows if r["profile"] == profile and (r["selected"] or profile not in self.settings.profiles)]
             if profile not in self.settings.profiles:
                 verdicts[profile] = "NOT SELECTED"
             elif any(_breaks(r, self.cases) for r in mine):
@@ -114,6 +119,7 @@ class RunResults:
                 lines.append(f"  {level:<6} " + ", ".join(f"{n} {o}" for o, n in sorted(counts[level].items())))
         lines += [f"  observed: {k}: {v}" for k, v in self.observed().items()]
         lines += self._tls_lines()
+        lines += [f"  not run here: {rid} ({why})" for rid, why in self.settings.unavailable]
         if self.delivery:
             e = self.delivery["events"]
             lines.append(f"  delivery: {e['acked']} events acknowledged, {e['found']} found intact, "

@@ -108,6 +108,11 @@ def settings_from_options(config: pytest.Config) -> Settings:
         profiles.add("websdk")
     if "h2" in chosen:
         profiles.add(h2_profile())
+    clients_options = {}
+    if "clients" in chosen:
+        from conformance.engines.clients.registry import unavailable
+        profiles.add("clients")  # each client missing here SKIPs its own cases, with the reason
+        clients_options = {"unavailable": unavailable()}
     sink_options = sink_settings(config)
     if sink_options:
         profiles.add("delivery")
@@ -119,7 +124,7 @@ def settings_from_options(config: pytest.Config) -> Settings:
         profiles.add("durability")
     return Settings(endpoint, app_id, cookie, origin, frozenset(profiles), timeout, examples,
                     shrink_budget=shrink_budget, tls=tls_settings(config, endpoint),
-                    **sink_options, **process_options, **websdk_options, **network_options)
+                    **sink_options, **process_options, **websdk_options, **network_options, **clients_options)
 
 
 def network_settings(config: pytest.Config) -> dict[str, Any]:

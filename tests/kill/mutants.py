@@ -84,6 +84,7 @@ class Mutant:
     prepare_hooks: tuple[PrepareHook, ...] = ()
     sink: str | None = None                  # where the recording middleware stores, in the workdir
     h2_gateway: str | None = None            # served behind tests/kill/h2_gateway.py with this flaw
+    app_hooks: tuple[Callable[[web.Application], None], ...] = ()  # changes to the app itself (its routes)
 
     @property
     def is_control(self) -> bool:
@@ -119,6 +120,8 @@ def build_app(mutant: Mutant, db_path: str, workdir: Path | None = None) -> web.
     app.middlewares.extend(mutant.middlewares)
     # Appended after the reference's own hook, so these see (and spoil) its CORS headers.
     app.on_response_prepare.extend(mutant.prepare_hooks)
+    for hook in mutant.app_hooks:
+        hook(app)
     return app
 
 
