@@ -484,14 +484,64 @@ def test_evidence_fields_and_secret_redaction(serve):
     assert ex.header("content-type") == "application/json" and ex.header("X-Missing") is None
     assert ex.response_body == b'{"ok": true}' and ex.response_body_size == 12
     assert ex.response_body_excerpt == '{"ok": true}' and not ex.response_truncated
-    assert ("Cookie", "session=<redacted>; theme=<redacted>") in ex.request_headers
+    assert ("Cookie", "session=<redacted>; theme=dark") in ex.request_headers
     assert ex.started_at <= time.time() and ex.elapsed > 0
     record = ex.to_dict()
     text = json.dumps(record)  # JSON-able: no bytes
     assert "response_body" not in record and "_body" not in record
     for rendered in (text, ex.curl(), repr(ex), str(ex)):
         assert secret not in rendered
-    assert "session=<redacted>" in ex.curl()
+    assert "session=${CLICKSTREAM_AUTH_COOKIE_VALUE:?" in ex.curl()
+
+
+def test_cookie_keeps_its_other_crumbs_and_hides_only_the_secret():
+    """Two other crumbs around the auth cookie stay as sent in the evidence, the HAR and
+    the curl line; the secret is hidden everywhere, and the curl line names it by the
+    variable the README gives."""
+    from conformance.wire.exchange import AUTH_COOKIE_ENV, EvidenceBuilder
+    from conformance.wire.har import HarLog
+    secret = "s3cr3t-session-value"
+    ex = EvidenceBuilder([secret]).request(
+        case="crumbs", method="POST", url="http://127.0.0.1:9/collect?appId=a",
+        headers=[("Cookie", f"_ga=GA1.1.5; session={secret}; theme=dark")], body=b"[]", auto_headers=(),
+        outcome="answered", detail="", early_answer=False, started_at=time.time())
+    assert ex.request_headers == [("Cookie", "_ga=GA1.1.5; session=<redacted>; theme=dark")]
+    curl = ex.curl()
+    assert f'"Cookie: _ga=GA1.1.5; session=${{{AUTH_COOKIE_ENV}:?' in curl and '}; theme=dark" ' in curl
+    har = json.dumps(HarLog(secrets=[secret]).entry(ex))
+    for rendered in (json.dumps(ex.to_dict()), curl, har):
+        assert secret not in rendered
+    cookies = json.loads(har)["request"]["cookies"]
+    assert {"name": "theme", "value": "dark"} in cookies and {"name": "_ga", "value": "GA1.1.5"} in cookies
+
+
+def test_curl_line_with_the_cookie_variable_replays_against_the_reference(tmp_path):
+    """The curl line of a request with the auth cookie, run by a shell with the variable
+    set, gets 200 from the reference collector (--auth-cookie); without it, the shell
+    stops with the variable's name and sends nothing."""
+    from conformance.collector.server import CollectorConfig, RunningCollector
+    from conformance.wire.exchange import AUTH_COOKIE_ENV
+    if shutil.which("curl") is None:
+        pytest.skip("curl not installed")
+    secret = "r3play-s3cret"
+    config = CollectorConfig(app_ids=("shop_dev",), auth_cookie=("cs_session", secret),
+                             db_path=str(tmp_path / "c.sqlite3"))
+    event = {"event_type": "conformance_check", "event_id": "9f0c3a52-1b1e-4a55-8d1a-0c6a4b1f3c21",
+             "timestamp": int(time.time() * 1000), "app_id": "shop_dev"}
+    with RunningCollector(config) as collector:
+        with Client(collector.url, timeout=5, secrets=[secret]) as client:
+            ex = client.send(query="appId=shop_dev&platform=Web", body=json.dumps([event]).encode(),
+                             headers=[("Content-Type", "application/json"),
+                                      ("Cookie", f"_ga=GA1.1.5; cs_session={secret}; theme=dark")], case="replay")
+        assert secret not in ex.curl()
+        env = {"PATH": "/usr/bin:/bin"}
+        replayed = subprocess.run(["sh", "-c", ex.curl()], env={**env, AUTH_COOKIE_ENV: secret},
+                                  capture_output=True, text=True, timeout=20)
+        unset = subprocess.run(["sh", "-c", ex.curl()], env=env, capture_output=True, text=True, timeout=20)
+    assert ex.status == 200, ex
+    status_line = replayed.stdout.split("\r\n", 1)[0]
+    assert replayed.returncode == 0 and status_line.split()[1:2] == ["200"], (replayed.stdout, replayed.stderr)
+    assert unset.returncode != 0 and AUTH_COOKIE_ENV in unset.stderr and not unset.stdout, unset
 
 
 def test_body_excerpt_is_short_and_lenient(serve):

@@ -15,6 +15,7 @@ The suite trusts the test CA through SSL_CERT_FILE, set only for its subprocess.
 """
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Iterator
@@ -82,7 +83,21 @@ def assert_h2_passes(run: SuiteRun) -> None:
     assert sent and all(ex["protocol"] == "HTTP/2" and " --http2 " in ex["curl"] for ex in sent)
     concurrent = next(c for c in cases if "concurrent_streams" in c["case"])
     assert concurrent["exchange_count"] >= 10, concurrent  # a server limit under 10 would need a look
+    assert_queued_past_the_limit(run)
     assert COOKIE[1] not in str(run.results), "the cookie value reached results.json"
+
+
+def assert_queued_past_the_limit(run: SuiteRun) -> dict:
+    """The case past the server's limit sent more streams than the limit, queued some,
+    and had them all answered 200 (every server here sets a limit under its bound)."""
+    beyond = next(c for c in h2_cases(run) if "beyond_the_server_limit" in c["case"])
+    assert beyond["outcome"] == "PASS", beyond
+    limit = int(run.results["observed"]["h2 SETTINGS_MAX_CONCURRENT_STREAMS"])
+    assert beyond["exchange_count"] > limit, (beyond["exchange_count"], limit)
+    assert all(ex["status"] == 200 for ex in beyond["exchanges"]), beyond["exchanges"][:3]
+    queued = run.results["observed"]["h2 streams queued past the limit"]
+    assert int(queued.split()[0]) > 0, queued
+    return beyond
 
 
 def assert_conformant(run: SuiteRun) -> None:
@@ -128,6 +143,22 @@ def test_the_kill_matrix_gateway_without_a_flaw_passes_the_whole_suite(tmp_path:
         run = run_behind_h2_gateway(base, collector.url, tmp_path)
     assert_h2_passes(run)
     assert_conformant(run)
+
+
+def test_gateway_that_lowers_its_limit_mid_connection_passes_h2(tmp_path: Path, certs: Certs,
+                                                                 reference: RunningCollector) -> None:
+    """A server may lower SETTINGS_MAX_CONCURRENT_STREAMS mid-connection and refuse the
+    streams past the new limit (REFUSED_STREAM, not processed): the client sends those
+    again, so a correct server that does this passes."""
+    from tests.kill.h2_gateway import H2Gateway
+    with H2Gateway(backend_port(reference), certs.cert, certs.key, lower_limit=20) as gateway:
+        run = h2_run(gateway.url, tmp_path, certs)
+        refused = gateway.refused
+    assert_h2_passes(run)
+    assert refused > 0, "the gateway never refused a stream: the lowered limit was not exercised"
+    assert_queued_past_the_limit(run)
+    shown = json.dumps([c.get("observations") for c in h2_cases(run)])
+    assert "refused (REFUSED_STREAM) and sent again" in shown, shown
 
 
 def test_https_server_without_h2_gets_h2_not_offered_skips(tmp_path: Path, certs: Certs,

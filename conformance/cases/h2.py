@@ -8,7 +8,8 @@ the h2 evidence client (``conformance/wire/h2.py``: every frame under the case's
 control), and judge them under the core requirement IDs with the same checks. On top:
 what only HTTP/2 has: a 413 sent before the upload ends and followed by RST_STREAM
 (RFC 9113 section 8.1), the cookie split into several fields as browsers send it
-(section 8.2.3), and many concurrent streams on one connection.
+(section 8.2.3), many concurrent streams on one connection, and more streams than the
+server's limit, queued by the client as OkHttp queues them.
 
 An endpoint that offers no HTTP/2 is no failure: CS-H2-ALPN says "h2 not offered" and
 every other case here SKIPs with that reason. One that selects h2 by ALPN and then does
@@ -33,11 +34,13 @@ from conformance.target import Target
 from conformance.strategies import batch_of_size, encode_base64_gzip, event_at_limits, hash_code
 
 if TYPE_CHECKING:  # pragma: no cover
-    from conformance.wire.h2 import H2Client, H2Facts
+    from conformance.wire.h2 import H2Client, H2Facts, Queueing
 
 PROFILE = "h2"
 NOT_OFFERED = "h2 not offered"
 STREAMS_CAP = 100  # concurrent streams asked of a server that allows more (or sets no limit)
+BEYOND_MARGIN = 8  # streams past the server's limit, at least (a tenth of the limit when more)
+BEYOND_CAP = 600   # streams in all, at most, in the case that goes past the limit
 LIMIT = 1_048_576
 
 
@@ -197,8 +200,55 @@ def stream_count(facts: "H2Facts | None") -> int:
 def test_many_concurrent_streams_are_all_answered(h2: Target, h2_link: H2Link) -> None:
     """As many concurrent streams as the server allows (at most 100) on one connection,
     each a valid batch: every one is answered 200 and, with --sink, every event is stored."""
-    from conformance.wire.h2 import H2Request
     count = stream_count(h2_link.facts)
+    exchanges = _send_streams(h2, h2_link, count, h2.settings.timeout)
+    fresh = sum(ex.retried for ex in exchanges)
+    assert h2_link.client is not None
+    h2.observe(f"{count} concurrent streams on one connection (server's limit: "
+               f"{_limit_text(h2_link.facts)}), all answered 200" + _refused_note(h2_link.client.queueing)
+               + (f"; {fresh} sent again on a fresh connection" if fresh else ""))
+
+
+def beyond_count(limit: int | None) -> int | None:
+    """More streams than the server's limit (a tenth more, at least 8), or None when
+    that is past the suite's bound (no limit set, or a very high one)."""
+    if limit is None:
+        return None
+    count = limit + max(BEYOND_MARGIN, limit // 10)
+    return count if count <= BEYOND_CAP else None
+
+
+@pytest.mark.requirement("CS-VALID-200", "CS-DELIVERY-CONCURRENT")
+def test_streams_beyond_the_server_limit_are_queued_and_answered(h2: Target, h2_link: H2Link) -> None:
+    """More streams than the server's SETTINGS_MAX_CONCURRENT_STREAMS on one connection:
+    the client opens as many as allowed and queues the rest, each opened as another
+    closes (as OkHttp does); every one is answered 200 and, with --sink, stored. A stream
+    refused unprocessed (REFUSED_STREAM, as after a limit lowered mid-connection) goes again."""
+    limit = h2_link.facts.max_concurrent_streams if h2_link.facts is not None else None
+    count = beyond_count(limit)
+    if count is None:
+        pytest.skip(f"the server's limit ({_limit_text(h2_link.facts)}) leaves no room to go past it "
+                    f"within {BEYOND_CAP} streams")
+    assert limit is not None and h2_link.client is not None
+    rounds = -(-count // max(limit, 1))
+    exchanges = _send_streams(h2, h2_link, count, h2.settings.timeout * rounds)
+    q = h2_link.client.queueing
+    h2.observe(f"{count} streams on one connection, server's limit {limit} (at the end: "
+               f"{'none' if q.limit is None else q.limit}): {q.queued} queued, at most {q.peak_open} "
+               f"open at once, all answered 200{_refused_note(q)}",
+               key="h2 streams queued past the limit", value=f"{q.queued} of {count} (limit {limit})")
+    if any(ex.retried for ex in exchanges):
+        h2.observe(f"{sum(ex.retried for ex in exchanges)} sent again on a fresh connection")
+
+
+def _refused_note(q: "Queueing") -> str:
+    return f"; {q.refused} refused (REFUSED_STREAM) and sent again" if q.refused else ""
+
+
+def _send_streams(h2: Target, h2_link: H2Link, count: int, timeout: float) -> list[Exchange]:
+    """``count`` valid batches as streams of the kept connection; each 200 or a failure;
+    with --sink, every acknowledged event is read back."""
+    from conformance.wire.h2 import H2Request
     sends = []
     for n in range(count):
         events = [h2.event(attributes={"stream": n, "slot": k}) for k in range(2)]
@@ -207,34 +257,31 @@ def test_many_concurrent_streams_are_all_answered(h2: Target, h2_link: H2Link) -
     requests = [H2Request("POST", query, body, tuple(h2.headers()), f"{h2.case.name} [{n}]")
                 for n, (_, query, body) in enumerate(sends)]
     assert h2_link.client is not None
-    exchanges = h2_link.client.send_many(requests)
+    exchanges = h2_link.client.send_many(requests, timeout=timeout)
     acked: set[str] = set()
     for (events, query, body), ex in zip(sends, exchanges):
         h2.book(ex, body, query, valid=True)
         if ex.status == 200:
             acked.update(e["event_id"] for e in events)
-    _judge_streams(h2, exchanges, count)
-    fresh = sum(ex.retried for ex in exchanges)
-    h2.observe(f"{count} concurrent streams on one connection (server's limit: "
-               f"{_limit_text(h2_link.facts)}), all answered 200"
-               + (f"; {fresh} sent again on a fresh connection" if fresh else ""))
+    _judge_streams(h2, exchanges, count, timeout)
     if h2.active("CS-DELIVERY-CONCURRENT"):
         from conformance.cases.delivery import judge_sent
         judge_sent(h2, acked, "CS-DELIVERY-CONCURRENT", "CS-DELIVERY-CONCURRENT")
+    return exchanges
 
 
-def _judge_streams(h2: Target, exchanges: list[Exchange], count: int) -> None:
+def _judge_streams(h2: Target, exchanges: list[Exchange], count: int, timeout: float) -> None:
     refused = [ex for ex in exchanges if ex.outcome == "refused"]
     if len(refused) == len(exchanges):
         raise CouldNotJudge(f"connection refused: {refused[0].detail}", refused[0])
     slow = [ex for ex in exchanges if ex.outcome == "timeout"]
     if slow:
-        raise TooSlow("CS-TIMELY", f"an answer to each of {count} concurrent streams within "
-                                   f"{h2.settings.timeout:g} s", f"{len(slow)} timed out, first: {describe(slow[0])}",
+        raise TooSlow("CS-TIMELY", f"an answer to each of {count} streams of one connection within "
+                                   f"{timeout:g} s", f"{len(slow)} timed out, first: {describe(slow[0])}",
                       slow[0])
     bad = [ex for ex in exchanges if ex.status != 200]
     if bad:
-        raise RejectedValidData("CS-VALID-200", f"200 on every one of {count} concurrent streams",
+        raise RejectedValidData("CS-VALID-200", f"200 on every one of {count} streams of one connection",
                                 f"{len(bad)} not answered 200, first: {describe(bad[0])}", bad[0])
 
 

@@ -15,11 +15,15 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Protocol, Sequence
 from urllib.parse import quote, urlsplit
 
-__all__ = ["OUTCOMES", "REDACTED", "EndpointClient", "EvidenceBuilder", "Exchange", "Sender", "describe_error", "parse_endpoint",
+__all__ = ["AUTH_COOKIE_ENV", "OUTCOMES", "REDACTED", "EndpointClient", "EvidenceBuilder", "Exchange", "Sender", "describe_error", "parse_endpoint",
            "redact", "secret_forms"]
 
 OUTCOMES = ("answered", "timeout", "refused", "reset")
 REDACTED = "<redacted>"
+# The curl line of a request that carried the auth cookie names its value by this shell
+# variable, so the line replays as `CLICKSTREAM_AUTH_COOKIE_VALUE=... sh -c '<line>'`
+# while the value itself never reaches the evidence.
+AUTH_COOKIE_ENV = "CLICKSTREAM_AUTH_COOKIE_VALUE"
 RESPONSE_BODY_CAP = 64 * 1024
 BODY_EXCERPT_CHARS = 200
 RESPONSE_EXCERPT_CHARS = 500
@@ -132,17 +136,9 @@ def secret_forms(secrets: Sequence[str]) -> tuple[str, ...]:
     return tuple(sorted(forms, key=len, reverse=True))
 
 
-def _redact_cookie(value: str) -> str:
-    parts = []
-    for item in value.split(";"):
-        name, sep, _ = item.partition("=")
-        parts.append(f"{name}={REDACTED}" if sep else item)
-    return ";".join(parts)
-
-
 def _redact_header(name: str, value: str, secrets: Sequence[str]) -> tuple[str, str]:
-    if name.lower() == "cookie":
-        value = _redact_cookie(value)
+    # A Cookie header keeps its other crumbs as sent (the request must stay replayable);
+    # only the secret values go.
     return name, _redact(value, secrets)
 
 
@@ -260,7 +256,17 @@ def _body_file_name(case: str) -> str:
 
 def _curl_header_arg(name: str, value: str) -> str:
     # curl drops a header given as "Name:"; "Name;" sends it with an empty value.
+    if name.lower() == "cookie" and REDACTED in value:
+        return _with_cookie_variable(f"{name}: {value}")
     return shlex.quote(f"{name}: {value}" if value else f"{name};")
+
+
+def _with_cookie_variable(text: str) -> str:
+    """The header in double quotes, the hidden value as the shell variable (an unset
+    variable stops the shell with its name rather than sending an empty cookie)."""
+    variable = "${" + AUTH_COOKIE_ENV + ":?set it to the auth cookie value}"
+    escaped = [re.sub(r'([\\"$`])', r"\\\1", piece) for piece in text.split(REDACTED)]
+    return '"' + variable.join(escaped) + '"'
 
 
 def _curl_protocol(ex: Exchange) -> list[str]:

@@ -33,12 +33,12 @@ from typing import Any, Sequence
 from conformance.wire.exchange import (
     BODY_METHODS, EndpointClient, Exchange, describe_error, parse_endpoint,
 )
-from conformance.wire.h2_link import H2Facts, H2NotOffered, H2NotSpoken, H2Request, Link, Stream
+from conformance.wire.h2_link import H2Facts, H2NotOffered, H2NotSpoken, H2Request, Link, Queueing, Stream
 from conformance.wire.http1 import connect_failure
 from conformance.wire.tls import client_context, open_socket
 
 __all__ = ["ALPN_OFFER", "H2Client", "H2Facts", "H2NotOffered", "H2NotSpoken", "H2Request",
-           "PROTOCOL", "alpn_offers_h2", "alpn_selected"]
+           "PROTOCOL", "Queueing", "alpn_offers_h2", "alpn_selected"]
 
 PROTOCOL = "HTTP/2"
 ALPN_OFFER = ("h2", "http/1.1")  # what OkHttp, URLSession and Chromium offer
@@ -58,6 +58,7 @@ class H2Client(EndpointClient):
         self.tls = tls
         self._link: Link | None = None
         self.facts: H2Facts | None = None  # of the latest connection
+        self.queueing = Queueing()          # of the latest send_many
 
     def close(self) -> None:
         if self._link is not None:
@@ -82,7 +83,8 @@ class H2Client(EndpointClient):
 
     def send_many(self, requests: Sequence[H2Request], timeout: float | None = None) -> list[Exchange]:
         """Send the requests as concurrent streams of one connection, under one total
-        deadline; one Exchange each, in order."""
+        deadline; one Exchange each, in order. More than the server allows at once wait
+        in a queue (``self.queueing`` says how many)."""
         started_at = time.time()
         start = time.monotonic()
         deadline = start + (self.timeout if timeout is None else timeout)
@@ -97,6 +99,8 @@ class H2Client(EndpointClient):
                 stream.settle(*failure)
         else:
             self._link.exchange(streams, deadline)
+            self.queueing = Queueing(len(streams), self._link.limit, self._link.peak_open,
+                                     sum(s.waited for s in streams), sum(s.refusals for s in streams))
             retry = [i for i, s in enumerate(streams) if reused and self._not_processed(s)]
             if retry:
                 # The kept connection had ended as these streams went out (an idle

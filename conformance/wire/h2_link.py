@@ -23,11 +23,15 @@ import h2.settings
 
 from conformance.wire.exchange import RESPONSE_BODY_CAP, describe_error
 
-__all__ = ["H2Facts", "H2NotOffered", "H2NotSpoken", "H2Request", "Link", "Stream"]
+__all__ = ["H2Facts", "H2NotOffered", "H2NotSpoken", "H2Request", "Link", "Queueing", "Stream"]
 
 WRITE_CHUNK = 16 * 1024
 READ_CHUNK = 64 * 1024
 PREFACE_EXCERPT = 80
+# A stream refused with REFUSED_STREAM was not processed (RFC 9113 section 8.7): it goes
+# again on the same connection, at most this many times (a server that lowers its limit
+# mid-connection refuses the streams it had not yet counted).
+MAX_REFUSALS = 3
 
 
 class H2NotOffered(Exception):
@@ -66,6 +70,17 @@ class H2Facts:
         return self.settings.get("MAX_CONCURRENT_STREAMS")
 
 
+@dataclass(frozen=True)
+class Queueing:
+    """How the latest send_many met the server's concurrency limit (INFO for a case)."""
+
+    streams: int = 0
+    limit: int | None = None     # SETTINGS_MAX_CONCURRENT_STREAMS at the end (None: not set)
+    peak_open: int = 0           # most streams open at once
+    queued: int = 0              # held back at first by the limit, opened as others closed
+    refused: int = 0             # REFUSED_STREAM resets, each sent again
+
+
 # --------------------------------------------------------------------------- one stream
 
 
@@ -91,6 +106,15 @@ class Stream:
     detail: str = ""
     received: int = 0                # frames seen for this stream (for the retry rule)
     retried: bool = False            # sent again on a fresh connection
+    waited: bool = False             # queued: the server's limit held it back at first
+    refusals: int = 0                # REFUSED_STREAM resets, each sent again
+
+    def reopen(self) -> None:
+        """Back to unsent, to go again after a REFUSED_STREAM (nothing was processed)."""
+        self.stream_id, self.offset, self.sent_all = None, 0, False
+        self.status, self.response_headers, self.data = None, [], bytearray()
+        self.ended, self.reset_code, self.early, self.received = False, None, False, 0
+        self.refusals += 1
 
     @property
     def settled(self) -> bool:
@@ -136,6 +160,13 @@ class Link:
         self.error = ""               # why the connection broke
         self.got_settings = False
         self.streams: dict[int, Stream] = {}
+        self.peak_open = 0            # most streams open at once in the latest exchange
+
+    @property
+    def limit(self) -> int | None:
+        """The server's SETTINGS_MAX_CONCURRENT_STREAMS now in force (None: no limit set)."""
+        value = self.h2.remote_settings.max_concurrent_streams
+        return None if value >= 2 ** 31 else value
 
     @property
     def usable(self) -> bool:
@@ -303,15 +334,21 @@ class Link:
     # --- exchanges -----------------------------------------------------------------
     def exchange(self, streams: list[Stream], deadline: float) -> None:
         """Run these streams to their ends (or the deadline): open them as the server's
-        concurrency limit allows, send their bodies as its windows allow, read answers
-        all along, so an early answer is seen while the upload is still going."""
+        concurrency limit allows and queue the rest, each opened as another closes (as
+        OkHttp does); a stream refused unprocessed (REFUSED_STREAM) goes back in the queue.
+        Bodies go as the windows allow, answers are read all along, so an early answer is
+        seen while the upload is still going."""
         pending = list(streams)
         active: list[Stream] = []
+        self.peak_open = 0
+        self._open(pending, active)
+        for stream in pending:
+            stream.waited = True
         while True:
             self._open(pending, active)
             self._push_bodies(active)
-            self._settle(active)
-            active = [s for s in active if not s.settled]
+            pending[:0] = self._settle(active)
+            active = [s for s in active if not s.settled and s.stream_id is not None]
             if not active and not pending:
                 break
             if self.closed or (self.error and not self._may_still_answer()):
@@ -350,6 +387,7 @@ class Link:
             self.h2.send_headers(stream.stream_id, stream.headers, end_stream=not body)
             stream.sent_all = not body
             active.append(stream)
+        self.peak_open = max(self.peak_open, self.h2.open_outbound_streams)
 
     def _push_bodies(self, active: list[Stream]) -> None:
         """Send DATA frames, round-robin, as far as the flow-control windows allow."""
@@ -371,11 +409,18 @@ class Link:
                 self.outbuf += self.h2.data_to_send()
                 moved = True
 
-    def _settle(self, active: list[Stream]) -> None:
+    def _settle(self, active: list[Stream]) -> list[Stream]:
+        """Settle the streams that ended; return those refused unprocessed, to go again."""
+        again: list[Stream] = []
         for stream in active:
             if stream.settled:
                 continue
             answered = stream.status is not None
+            if self._refused_unprocessed(stream):
+                self.streams.pop(stream.stream_id or 0, None)
+                stream.reopen()
+                again.append(stream)
+                continue
             if answered and stream.ended:
                 if not stream.sent_all:
                     # A complete early answer: the rest of the body is not wanted (RFC 9113 8.1).
@@ -390,11 +435,17 @@ class Link:
                     stream.settle("answered", f"response body incomplete after {len(stream.data)} bytes: "
                                               f"stream reset with {code}")
                 else:
+                    again_note = f" (refused {stream.refusals} times before)" if stream.refusals else ""
                     stream.settle("reset", f"stream {stream.stream_id} reset by the server with {code} "
-                                           f"before any response")
+                                           f"before any response{again_note}")
             elif self.goaway is not None and stream.stream_id is not None and stream.stream_id > self.goaway:
                 stream.settle("reset", f"{self.goaway_detail}: the server will not process stream "
                                        f"{stream.stream_id}")
+        return again
+
+    def _refused_unprocessed(self, stream: Stream) -> bool:
+        return (stream.reset_code == h2.errors.ErrorCodes.REFUSED_STREAM and stream.status is None
+                and stream.refusals < MAX_REFUSALS and self.usable)
 
     def _cancel(self, stream: Stream) -> None:
         try:

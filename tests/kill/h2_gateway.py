@@ -11,7 +11,14 @@ arrives) is answered 413 at once, followed by RST_STREAM NO_ERROR (RFC 9113 sect
 A flaw changes one of those steps (the kill matrix's h2 mutants, ``FLAWS``):
 ``first_cookie_only`` forwards only the first ``cookie`` field; ``reset_oversized``
 resets an oversized stream with no answer; ``http1_to_preface`` claims h2 in ALPN and
-then answers the connection preface with an HTTP/1.1 400.
+then answers the connection preface with an HTTP/1.1 400; ``reset_past_200_streams``
+resets every stream after a connection's 200th with INTERNAL_ERROR (a cap on requests per
+connection enforced by a reset instead of a GOAWAY: only a client that sends more than the
+limit of 100 on one connection, queueing the rest, meets it).
+
+Not a flaw: ``lower_limit`` makes the gateway lower its SETTINGS_MAX_CONCURRENT_STREAMS to
+that many once a connection has more open, and refuse (RST_STREAM REFUSED_STREAM, which
+RFC 9113 section 5.1.2 allows) each stream past the new limit until the client has seen it.
 """
 from __future__ import annotations
 
@@ -32,7 +39,8 @@ import h2.settings
 
 LIMIT = 1_048_576
 MAX_STREAMS = 100
-FLAWS = ("first_cookie_only", "reset_oversized", "http1_to_preface")
+FLAWS = ("first_cookie_only", "reset_oversized", "http1_to_preface", "reset_past_200_streams")
+STREAMS_PER_CONNECTION = 200  # the flaw reset_past_200_streams answers no more on one connection
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te"}
 IDLE_SECONDS = 30.0  # a connection with nothing to read for this long is closed
 
@@ -51,11 +59,14 @@ class H2Gateway:
             ... gateway.url ...
     """
 
-    def __init__(self, backend_port: int, cert: Path, key: Path, flaw: str | None = None) -> None:
+    def __init__(self, backend_port: int, cert: Path, key: Path, flaw: str | None = None,
+                 lower_limit: int | None = None) -> None:
         if flaw is not None and flaw not in FLAWS:
             raise ValueError(f"unknown flaw {flaw!r}; known: {', '.join(FLAWS)}")
         self.backend_port = backend_port
         self.flaw = flaw
+        self.lower_limit = lower_limit
+        self.refused = 0  # streams refused past a lowered limit, over all connections
         self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.context.load_cert_chain(str(cert), str(key))
         self.context.set_alpn_protocols(["h2", "http/1.1"])
@@ -172,12 +183,15 @@ class H2Gateway:
         conn.initiate_connection()
         sock.sendall(conn.data_to_send())
         streams: dict[int, _Stream] = {}
+        tally = _Tally()
         sock.settimeout(IDLE_SECONDS)
         while not self._stopping.is_set():
             data = sock.recv(65536)
             if not data:
                 return
             for event in conn.receive_data(data):
+                if isinstance(event, h2.events.RequestReceived) and self._turned_away(conn, streams, tally, event):
+                    continue
                 if self._on_event(conn, streams, event) == "close":
                     sock.sendall(conn.data_to_send())
                     return
@@ -206,6 +220,24 @@ class H2Gateway:
         elif isinstance(event, h2.events.ConnectionTerminated):
             return "close"
         return None
+
+    def _turned_away(self, conn: h2.connection.H2Connection, streams: dict[int, _Stream], tally: "_Tally",
+                     event: h2.events.RequestReceived) -> bool:
+        """Reset a new stream, for the flaw or past a lowered limit; False to serve it."""
+        tally.seen += 1
+        if self.flaw == "reset_past_200_streams" and tally.seen > STREAMS_PER_CONNECTION:
+            conn.reset_stream(event.stream_id, h2.errors.ErrorCodes.INTERNAL_ERROR)
+            return True
+        limit = self.lower_limit
+        if limit is None or len(streams) < limit:
+            return False
+        if not tally.lowered:
+            tally.lowered = True
+            conn.update_settings({h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: limit})
+        conn.reset_stream(event.stream_id, h2.errors.ErrorCodes.REFUSED_STREAM)
+        with self._lock:
+            self.refused += 1
+        return True
 
     def _oversized(self, conn: h2.connection.H2Connection, stream_id: int, stream: _Stream) -> None:
         stream.done = True
@@ -251,6 +283,14 @@ class H2Gateway:
         if body:
             # Answers are short (the reference's refusals): within the initial window.
             conn.send_data(stream_id, body, end_stream=True)
+
+
+@dataclass
+class _Tally:
+    """One connection's count of streams, and whether its limit was lowered."""
+
+    seen: int = 0
+    lowered: bool = False
 
 
 def _header(headers: list[tuple[str, str]], name: str) -> str | None:

@@ -617,6 +617,11 @@ MUTANTS += (
     Mutant("h2_http1_to_preface", "selects h2 by ALPN, then answers the HTTP/2 preface with HTTP/1.1 400",
            frozenset({"CS-VALID-200"}), collateral=H2_CASES_REQUIREMENTS, options=H2_OPTIONS, caught_by="h2::",
            h2_gateway="http1_to_preface"),
+    Mutant("h2_reset_past_200_streams", "resets every h2 stream after a connection's 200th (a request cap "
+           "enforced by RST_STREAM, not GOAWAY): met only by a client that queues past the limit of 100",
+           frozenset({"CS-VALID-200"}), options=H2_OPTIONS,
+           caught_by="h2::test_streams_beyond_the_server_limit_are_queued_and_answered",
+           h2_gateway="reset_past_200_streams"),
 )
 
 # The delivery mutants without their change: a correct store (tests/test_correct_collectors.py).
