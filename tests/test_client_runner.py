@@ -83,8 +83,10 @@ print(json.dumps({"status": 200, "response_body": " ".join(sys.argv[1:])}))
 """)
     run = run_driver(echo, request(tmp_path), (SECRET,))
     assert run.status == 200
-    for text in (run.command, run.log, run.response_body, run.evidence_text()):
+    for text in (run.log, run.response_body, run.evidence_text()):
         assert SECRET not in text and "s=<redacted>" in text
+    # The reproduction names the value by the variable the suite's curl lines use.
+    assert SECRET not in run.command and "s=${CLICKSTREAM_AUTH_COOKIE_VALUE:?" in run.command
 
 
 def test_curl_reads_its_own_write_out_into_the_result(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from typing import Any, Protocol, Sequence
 from urllib.parse import quote, urlsplit
 
 __all__ = ["AUTH_COOKIE_ENV", "OUTCOMES", "REDACTED", "EndpointClient", "EvidenceBuilder", "Exchange", "Sender", "describe_error", "parse_endpoint",
-           "redact", "secret_forms"]
+           "redact", "secret_forms", "shell_word"]
 
 OUTCOMES = ("answered", "timeout", "refused", "reset")
 REDACTED = "<redacted>"
@@ -259,6 +259,13 @@ def _curl_header_arg(name: str, value: str) -> str:
     if name.lower() == "cookie" and REDACTED in value:
         return _with_cookie_variable(f"{name}: {value}")
     return shlex.quote(f"{name}: {value}" if value else f"{name};")
+
+
+def shell_word(text: str, secrets: Sequence[str]) -> str:
+    """``text`` as one shell word; with a secret in it, the secret is the auth cookie's
+    shell variable, so a reproduction command replays without holding the value."""
+    hidden = redact(text, secrets)
+    return shlex.quote(text) if hidden == text else _with_cookie_variable(hidden)
 
 
 def _with_cookie_variable(text: str) -> str:

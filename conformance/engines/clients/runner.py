@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from conformance.engines.clients import ClientProgram
-from conformance.wire.exchange import redact
+from conformance.wire.exchange import redact, shell_word
 
 OUTPUT_CAP = 64 * 1024     # bytes of a client's output kept as evidence
 GRACE_S = 15.0             # beyond the request timeout: a JVM's start, Node's, Python's
@@ -116,9 +116,10 @@ class ClientRun:
 
 
 def reproduction(argv: Sequence[str], env: dict[str, str], secrets: Sequence[str]) -> str:
-    """The command line that runs this client again, as a shell would take it, redacted."""
-    prefix = [f"{k}={shlex.quote(v)}" for k, v in sorted(env.items())]
-    return redact(" ".join(prefix + [shlex.quote(a) for a in argv]), secrets)
+    """The command line that runs this client again, as a shell would take it: the auth
+    cookie's value is the shell variable the failure's curl line names too."""
+    prefix = [f"{k}={shell_word(v, secrets)}" for k, v in sorted(env.items())]
+    return " ".join(prefix + [shell_word(a, secrets) for a in argv])
 
 
 def run_program(program: ClientProgram, argv: Sequence[str], timeout: float, secrets: Sequence[str],
