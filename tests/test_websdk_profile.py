@@ -69,10 +69,15 @@ NAMED_ORIGIN = "http://shop.example:8124"
 
 
 def test_nginx_passthrough_passes_with_the_real_web_sdk(sdk: websdk.Installed, tmp_path: Path) -> None:
-    """nginx answers the browser's real preflight (no routing hides it) for a named origin."""
+    """nginx answers the browser's real preflight (no routing hides it) for a named origin.
+    A proxy in the environment (nothing listens there) must not get the page's request:
+    it would resolve shop.example itself, past Chromium's host-resolver rule."""
+    dead_proxy = {"http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9",
+                  "no_proxy": "127.0.0.1,localhost"}
     with running_nginx(tmp_path, allow_origin=NAMED_ORIGIN) as collector:
         run = run_suite(collector.url, tmp_path, ("--origin", NAMED_ORIGIN, "--profile", "websdk",
-                                                  *CORRECT_RUN_OPTIONS), quick=False)
+                                                  *CORRECT_RUN_OPTIONS), quick=False,
+                        env={**os.environ, **dead_proxy})
     assert_conformant(run, ["core", "web", "websdk"])
     cross = [c for c in run.cases if "CS-WEBSDK-CORS" in c["requirements"]]
     assert cross and all(c["outcome"] == "PASS" for c in cross), run.summary()

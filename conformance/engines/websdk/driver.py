@@ -16,6 +16,7 @@ failed-event store (immediate mode) or the pending-event store (batch mode).
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from importlib import resources
@@ -136,7 +137,7 @@ class Browser:
             arguments = self._page_server_arguments() + self._trust_arguments()
             self._playwright = sync_playwright().start()
             self._browser = self._playwright.chromium.launch(executable_path=self.chromium, headless=True,
-                                                             args=arguments)
+                                                             args=arguments, env=self._browser_environment())
         except BaseException:
             self.close()
             raise
@@ -154,6 +155,17 @@ class Browser:
             PAGE_DIR + BUNDLE_NAME: ("text/javascript; charset=utf-8", self.bundle),
         }).start()
         return [f"--host-resolver-rules={self._page_server.resolver_rule()}"]
+
+    def _browser_environment(self) -> dict[str, str] | None:
+        """The run's environment, with --origin's host exempt from any proxy: a proxy would
+        resolve the host itself, past the host-resolver rule, and never reach the page."""
+        if self.origin is None:
+            return None
+        host = urlsplit(self.origin).hostname or ""
+        env = dict(os.environ)
+        for name in ("no_proxy", "NO_PROXY"):
+            env[name] = ",".join(part for part in (env.get(name, ""), host) if part)
+        return env
 
     def _trust_arguments(self) -> list[str]:
         """Chromium accepts, besides what the system trusts: for an https endpoint, the
