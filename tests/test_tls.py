@@ -272,11 +272,13 @@ def _websdk_missing() -> str | None:
 
 def test_web_sdk_sends_over_https_trusting_the_test_ca(pki: PKI, tmp_path: Path, no_env_proxy: None) -> None:
     """Chromium gets the suite's trust: the SPKI of the certificate the suite verified with
-    --ca-cert (without it the SDK's fetch fails: "Failed to fetch")."""
+    --ca-cert (without it the SDK's fetch fails: "Failed to fetch"), and for the https
+    --origin, the SPKI of the certificate the suite made for its page server (no port:
+    443, which the host-resolver rule maps to the server's free port)."""
     missing = _websdk_missing()
     if missing:
         pytest.skip(f"the websdk profile is not set up: {missing}")
-    origin = "http://127.0.0.1:8124"
+    origin = "https://shop.example"
     config = CollectorConfig(app_ids=(APP_ID,), allow_origins=(origin,), db_path=str(tmp_path / "c.sqlite3"))
     with RunningCollector(config, ssl_context=server_tls_context(str(pki.cert), str(pki.key))) as collector:
         run = run_suite(collector.url, tmp_path, ("--ca-cert", str(pki.ca), "--origin", origin,

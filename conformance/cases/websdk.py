@@ -24,7 +24,7 @@ from conformance.engines.ledger import event_ids_in
 from conformance.target import Target
 from conformance.wire.exchange import EvidenceBuilder
 from conformance.engines.websdk import PACKAGE
-from conformance.engines.websdk.driver import Browser, Scenario, ScenarioRun, Step, as_exchange, origin_of
+from conformance.engines.websdk.driver import Browser, Scenario, ScenarioRun, Step, as_exchange
 
 SENDS, CORS = "CS-WEBSDK-SENDS", "CS-WEBSDK-CORS"
 SHOWN = 3
@@ -54,7 +54,7 @@ CROSS_ORIGIN = Scenario("cross-origin-credentials", "Immediate", SHOP_EVENTS, cr
 def browser(target: Target) -> Iterator[Browser]:
     """One headless Chromium for the websdk cases, closed when they are done."""
     s = target.settings
-    chromium = Browser(s.chromium, s.websdk, s.endpoint, s.app_id, s.auth_cookie, s.tls)
+    chromium = Browser(s.chromium, s.websdk, s.endpoint, s.app_id, s.auth_cookie, s.tls, origin=s.origin)
     try:
         chromium.start()
     except Exception as exc:  # the driver's errors are its own classes; the message says it all
@@ -69,9 +69,9 @@ def run_scenario(target: Target, browser: Browser, scenario: Scenario, requireme
     s = target.settings
     target.observe(f"{PACKAGE} {s.websdk.version} in Chromium {browser.version} (playwright {s.websdk_driver})",
                    key="Web SDK driven", value=f"{s.websdk.version}, Chromium {browser.version}")
-    origin = s.origin if scenario.cross_origin else origin_of(s.endpoint)
+    origin = browser.scenario_origin(scenario)
     try:
-        run = browser.run(scenario, origin)
+        run = browser.run(scenario)
     except Exception as exc:
         raise CouldNotJudge(f"the browser could not run scenario {scenario.name}: {exc}") from None
     exchanges, evidence = [], EvidenceBuilder(s.secrets)

@@ -170,10 +170,17 @@ def websdk_settings(config: pytest.Config, endpoint: str, origin: str | None,
                     cookie: tuple[str, str] | None) -> dict[str, Any]:
     """What the websdk profile needs, checked before any case runs: one line each."""
     from conformance.engines import websdk
+    from conformance.engines.websdk.page_server import default_port
     if origin is None:
         raise pytest.UsageError("--profile websdk needs --origin ORIGIN, a web origin the collector allows: "
                                 "the suite serves the SDK's page from it for the cross-origin send")
     end, page = urlsplit(endpoint), urlsplit(origin)
+    if (page.hostname, page.port or default_port(page.scheme)) == (end.hostname, end.port or default_port(end.scheme)):
+        # Chromium resolves --origin's host and port to the suite's page server.
+        other = 8125 if end.port == 8124 else 8124
+        raise pytest.UsageError(f"--profile websdk: --origin {origin} is the endpoint's own host and port; give "
+                                f"the origin of a page on another port or host (the suite serves it), e.g. "
+                                f"http://{end.hostname}:{other}")
     if cookie and end.scheme == "http" and (page.scheme, page.hostname) != (end.scheme, end.hostname):
         # A browser sends a cookie cross-site only if it is Secure, which needs https.
         raise pytest.UsageError(f"--profile websdk with --auth-cookie: a browser sends no cookie from {origin} "

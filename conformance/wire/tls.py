@@ -318,13 +318,19 @@ def server_spki_sha256(host: str, port: int, timeout: float, options: TLSOptions
     a connection verified with the run's trust (unless --insecure): what Chromium's
     --ignore-certificate-errors-spki-list takes, so the browser trusts exactly the server
     the suite verified. Raises OSError (ssl errors included) when that connection fails."""
-    import base64
-    import hashlib
     options = options or TLSOptions()
     with open_socket(host, port, timeout, options, client_context(options)) as sock:
         der = sock.getpeercert(binary_form=True)
     if not der:
         raise OSError(f"{host}:{port} presented no certificate")
+    return spki_sha256(der)
+
+
+def spki_sha256(der: bytes) -> str:
+    """base64(sha256(SubjectPublicKeyInfo)) of a DER certificate, as Chromium's
+    --ignore-certificate-errors-spki-list takes it."""
+    import base64
+    import hashlib
     return base64.b64encode(hashlib.sha256(spki_of(der)).digest()).decode("ascii")
 
 

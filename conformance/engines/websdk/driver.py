@@ -1,16 +1,22 @@
 """Drive the real Web SDK in headless Chromium (Playwright with the system browser).
 
-The page (``page.html``) and the SDK bundle are served by the suite itself, through
-the browser's request routing, at the origin a scenario names: the endpoint's own
-origin (the SDK on the collector's site, as in the captures) or ``--origin`` (a shop's
-site, cross-origin with credentials). Only those two URLs are routed; the SDK's sends
-leave the browser as usual, so the browser's CORS checks and the SDK's own verdicts
-are real. The page records every fetch the SDK makes; the SDK's verdict is its
-localStorage: a send it found failed leaves its events in the failed-event store
-(immediate mode) or the pending-event store (batch mode).
+The suite serves the page (``page.html``) and the SDK bundle itself, at the origin a
+scenario names. The SDK on the collector's own site (the captures' setting) gets its
+page through the browser's request routing: its sends are same-origin, with no
+preflight, so routing changes nothing the browser checks. The cross-origin scenario
+(a shop's site at ``--origin``, credentialed sends) runs with no routing at all:
+Playwright answers CORS preflights itself once a route is set, which would hide the
+collector's answer from the browser's check. Its page comes from a loopback server
+(``page_server.py``) that Chromium's host-resolver rules put at ``--origin``.
+
+The SDK's sends always leave the browser as usual, so the browser's CORS checks and
+the SDK's own verdicts are real. The page records every fetch the SDK makes; the
+SDK's verdict is its localStorage: a send it found failed leaves its events in the
+failed-event store (immediate mode) or the pending-event store (batch mode).
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from importlib import resources
@@ -18,10 +24,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from conformance.wire.exchange import EvidenceBuilder, Exchange
-from conformance.engines.websdk import Installed
+from conformance.engines.websdk import BUNDLE_NAME, Installed
+from conformance.engines.websdk.page_server import PageServer
 
 PAGE_DIR = "/__clickstream_conformance__/"
 PAGE_NAME = "websdk.html"
+SPKI_TIMEOUT_S = 10.0
 QUIET_S = 1.2           # no new send for this long, none in flight: the SDK is done
 POLL_S = 0.1
 SETTLE_LIMIT_S = 40.0   # the SDK retries 3 times with its own 10 s timeout
@@ -108,39 +116,69 @@ def origin_of(url: str) -> str:
 
 class Browser:
     """One headless Chromium for the run; each scenario gets a fresh context (empty
-    localStorage, so the SDK starts as on a first visit)."""
+    localStorage, so the SDK starts as on a first visit). With ``origin``, a loopback
+    page server for the cross-origin scenario runs as long as the browser does."""
 
     def __init__(self, chromium: str, sdk: Installed, endpoint: str, app_id: str,
-                 cookie: tuple[str, str] | None = None, tls: Any = None) -> None:
+                 cookie: tuple[str, str] | None = None, tls: Any = None, origin: str | None = None) -> None:
         self.chromium, self.sdk, self.endpoint, self.app_id, self.cookie = chromium, sdk, endpoint, app_id, cookie
         self.tls = tls  # a conformance.wire.tls.TLSOptions: the trust Chromium gets for an https endpoint
+        self.origin = origin.rstrip("/") if origin else None
         self._playwright: Any = None
         self._browser: Any = None
+        self._page_server: PageServer | None = None
         self.version = ""
         self.page_html = resources.files(__package__).joinpath("page.html").read_text(encoding="utf-8")
         self.bundle = sdk.bundle.read_bytes()
 
     def start(self) -> str:
         from playwright.sync_api import sync_playwright
-        self._playwright = sync_playwright().start()
         try:
+            arguments = self._page_server_arguments() + self._trust_arguments()
+            self._playwright = sync_playwright().start()
             self._browser = self._playwright.chromium.launch(executable_path=self.chromium, headless=True,
-                                                             args=self._trust_arguments())
-        except Exception:
+                                                             args=arguments, env=self._browser_environment())
+        except BaseException:
             self.close()
             raise
         self.version = self._browser.version
         return self.version
 
-    def _trust_arguments(self) -> list[str]:
-        """For an https endpoint: Chromium accepts the certificate the suite verified with
-        its own trust (--ca-cert), and nothing else; the system's CAs still apply."""
-        parts = urlsplit(self.endpoint)
-        if parts.scheme != "https" or self.tls is None or not (self.tls.ca_cert or self.tls.insecure):
+    def _page_server_arguments(self) -> list[str]:
+        """Start the cross-origin page's server; Chromium resolves --origin's host and
+        port to it, and nothing else."""
+        if self.origin is None:
             return []
-        from conformance.wire.tls import server_spki_sha256
-        spki = server_spki_sha256(parts.hostname or "", parts.port or 443, 10.0, self.tls)
-        return [f"--ignore-certificate-errors-spki-list={spki}"]
+        path = PAGE_DIR + PAGE_NAME
+        self._page_server = PageServer(self.origin, {
+            path: ("text/html; charset=utf-8", self.page_html.encode("utf-8")),
+            PAGE_DIR + BUNDLE_NAME: ("text/javascript; charset=utf-8", self.bundle),
+        }).start()
+        return [f"--host-resolver-rules={self._page_server.resolver_rule()}"]
+
+    def _browser_environment(self) -> dict[str, str] | None:
+        """The run's environment, with --origin's host exempt from any proxy: a proxy would
+        resolve the host itself, past the host-resolver rule, and never reach the page."""
+        if self.origin is None:
+            return None
+        host = urlsplit(self.origin).hostname or ""
+        env = dict(os.environ)
+        for name in ("no_proxy", "NO_PROXY"):
+            env[name] = ",".join(part for part in (env.get(name, ""), host) if part)
+        return env
+
+    def _trust_arguments(self) -> list[str]:
+        """Chromium accepts, besides what the system trusts: for an https endpoint, the
+        certificate the suite verified with its own trust (--ca-cert); for an https
+        --origin, the certificate the suite made for its page server. Nothing else."""
+        keys = []
+        parts = urlsplit(self.endpoint)
+        if parts.scheme == "https" and self.tls is not None and (self.tls.ca_cert or self.tls.insecure):
+            from conformance.wire.tls import server_spki_sha256
+            keys.append(server_spki_sha256(parts.hostname or "", parts.port or 443, SPKI_TIMEOUT_S, self.tls))
+        if self._page_server is not None and self._page_server.spki:
+            keys.append(self._page_server.spki)
+        return [f"--ignore-certificate-errors-spki-list={','.join(keys)}"] if keys else []
 
     def _context_options(self) -> dict[str, Any]:
         """Mutual TLS: the client certificate for the endpoint's origin."""
@@ -152,18 +190,35 @@ class Browser:
         return {"client_certificates": [cert]}
 
     def close(self) -> None:
-        if self._browser is not None:
-            self._browser.close()
+        try:
+            if self._browser is not None:
+                self._browser.close()
+        finally:
             self._browser = None
-        if self._playwright is not None:
-            self._playwright.stop()
-            self._playwright = None
+            try:
+                if self._playwright is not None:
+                    self._playwright.stop()
+            finally:
+                self._playwright = None
+                if self._page_server is not None:
+                    self._page_server.close()
+                    self._page_server = None
 
-    def run(self, scenario: Scenario, origin: str) -> ScenarioRun:
+    def scenario_origin(self, scenario: Scenario) -> str:
+        if scenario.cross_origin:
+            if self.origin is None:
+                raise ValueError(f"scenario {scenario.name} is cross-origin: the browser needs an origin")
+            return self.origin
+        return origin_of(self.endpoint)
+
+    def run(self, scenario: Scenario) -> ScenarioRun:
         started = time.monotonic()
+        origin = self.scenario_origin(scenario)
         context = self._browser.new_context(**self._context_options())
         try:
-            self._prepare(context, origin)
+            self._add_cookie(context)
+            if not scenario.cross_origin:
+                self._route_page(context, origin)
             page = context.new_page()
             console: list[str] = []
             page.on("console", lambda m: m.type in ("error", "warning") and len(console) < CONSOLE_KEPT
@@ -186,23 +241,27 @@ class Browser:
         finally:
             context.close()
 
-    def _prepare(self, context: Any, origin: str) -> None:
-        # A page served through routing has no address of its own, so Chromium's
-        # local-network check would stop its sends to a loopback collector; in the
-        # field both sides are public and that check does not apply.
-        try:
-            context.grant_permissions(["local-network-access"])
-        except Exception:  # an older Chromium without the permission has no such check either
-            pass
+    def _add_cookie(self, context: Any) -> None:
         if self.cookie:
             secure = self.endpoint.startswith("https:")
             # A browser sends a cookie cross-site only when it is SameSite=None and Secure.
             context.add_cookies([{"name": self.cookie[0], "value": self.cookie[1], "url": origin_of(self.endpoint),
                                   "sameSite": "None" if secure else "Lax", "secure": secure}])
+
+    def _route_page(self, context: Any, origin: str) -> None:
+        """The same-origin page, through routing (it sends no preflight, so nothing is hidden)."""
+        # A routed page has no address of its own, so Chromium's local-network check
+        # would stop its sends to a loopback collector; in the field both sides are
+        # public and that check does not apply. (The cross-origin page needs no grant:
+        # it really is on loopback, as the collector is, so nothing is "more local".)
+        try:
+            context.grant_permissions(["local-network-access"])
+        except Exception:  # an older Chromium without the permission has no such check either
+            pass
         url = page_url(origin)
         context.route(url, lambda route: route.fulfill(status=200, content_type="text/html; charset=utf-8",
                                                        body=self.page_html))
-        context.route(url.rsplit("/", 1)[0] + "/clickstream-web.js",
+        context.route(url.rsplit("/", 1)[0] + "/" + BUNDLE_NAME,
                       lambda route: route.fulfill(status=200, content_type="text/javascript", body=self.bundle))
 
     def _settle(self, page: Any, scenario: Scenario) -> bool:
