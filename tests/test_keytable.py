@@ -81,14 +81,20 @@ def test_records_keep_every_version_in_order() -> None:
         book.add("x", b"toolong")
 
 
-def test_stamps_keep_the_first_time() -> None:
-    stamps = Stamps()
-    stamps.note_token(uuid_key(CANONICAL), 1.0)
-    stamps.note_token("fixed", 2.0)
-    stamps.note_token(uuid_key(CANONICAL), 3.0)
-    assert stamps[CANONICAL] == 1.0 and stamps.get("fixed") == 2.0 and stamps.get("x") is None
+def test_stamps_keep_the_first_time_beside_an_index() -> None:
+    ids = IdSlots()
+    for event_id in (CANONICAL, "fixed", "later"):
+        ids.add(event_id)
+    stamps = Stamps(ids)
+    stamps.note(0, 1.0)
+    stamps.note(1, 2.0)
+    stamps.note(0, 3.0)
+    assert stamps[CANONICAL] == 1.0 and stamps.get("fixed") == 2.0 and len(stamps) == 2
+    assert stamps.get("later") is None and "later" not in stamps and stamps.get("never") is None
+    stamps.note(2, 0.0)
+    assert stamps["later"] == 0.0 and len(ids) == 3  # the index is not grown by stamping
     with pytest.raises(KeyError):
-        stamps["x"]
+        stamps["never"]
 
 
 @pytest.mark.parametrize("tag", ["0a1b2c3d", "RUN"])
@@ -114,3 +120,15 @@ def test_the_memo_packs_bytes_results_and_keeps_others() -> None:
     assert memo.recall("d") is None
     memo.remember(b"over the limit")
     assert memo.recall("d") is None and len(memo) == 3
+
+
+def test_slots_survive_the_first_id_that_is_not_uuid_text() -> None:
+    """Slots are index slots until a text id comes; then the maps are built, unchanged."""
+    keys = [str(uuid.UUID(int=n)) for n in range(3_000)]
+    slots = IdSlots()
+    for event_id in keys:
+        slots.add(event_id)
+    assert slots.add("plain") == (3_000, True) and slots.add(keys[7]) == (7, False)
+    assert slots.add(str(uuid.UUID(int=99_999))) == (3_001, True)
+    assert [slots.find(k) for k in keys[:50]] == list(range(50)) and slots.find("plain") == 3_000
+    assert list(slots)[2_999:] == [keys[-1], "plain", str(uuid.UUID(int=99_999))] and len(slots) == 3_002

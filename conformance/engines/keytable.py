@@ -111,18 +111,20 @@ class KeyIndex:
 
 class IdSlots:
     """event_id text -> dense slot numbers: UUID texts in a ``KeyIndex``, other texts in
-    a dict. Slots are shared between the two, in the order ids were first added."""
+    a dict. Slots are shared between the two, in the order ids were first added. While
+    every id is UUID text (the usual case) a slot is its index slot, and the two maps
+    between them are not kept: they are built when the first other id comes."""
 
     __slots__ = ("_index", "_uuid_slots", "_other", "_texts")
 
     def __init__(self) -> None:
         self._index = KeyIndex()
-        self._uuid_slots = array("i")    # index slot -> slot
+        self._uuid_slots = array("i")    # index slot -> slot (only once _other has an id)
         self._other: dict[str, int] = {}
-        self._texts = array("i")         # slot -> index slot, or -1 for an id in _other
+        self._texts = array("i")         # slot -> index slot, or -1 for an id in _other (likewise)
 
     def __len__(self) -> int:
-        return len(self._texts)
+        return len(self._index) + len(self._other)
 
     def __contains__(self, event_id: object) -> bool:
         return isinstance(event_id, str) and self.find(event_id) >= 0
@@ -140,11 +142,13 @@ class IdSlots:
     def find_key(self, key: bytes) -> int:
         """The slot of the id whose ``uuid_key`` this is, or -1."""
         at = self._index.find(key)
-        return self._uuid_slots[at] if at >= 0 else -1
+        return at if at < 0 or not self._other else self._uuid_slots[at]
 
     def add_key(self, key: bytes) -> tuple[int, bool]:
         """``add`` for an id given by its ``uuid_key``."""
         at, new = self._index.add(key)
+        if not self._other:
+            return at, new
         if not new:
             return self._uuid_slots[at], False
         slot = len(self._texts)
@@ -182,6 +186,9 @@ class IdSlots:
         slot = self._other.get(event_id)
         if slot is not None:
             return slot, False
+        if not self._other:  # the first id that is not UUID text: map slots from now on
+            self._uuid_slots = array("i", range(len(self._index)))
+            self._texts = array("i", range(len(self._index)))
         slot = self._other[event_id] = len(self._texts)
         self._texts.append(-1)
         return slot, True
@@ -253,36 +260,42 @@ class Records:
 
 
 class Stamps:
-    """event_id -> the first time noted for it (a float), 8 bytes per id beside its key."""
+    """event_id -> the first time noted for it (a float): 8 bytes per id of an index
+    kept elsewhere (the read-back stamps the ids it waits for, in the ledger's own book)."""
 
     __slots__ = ("ids", "_times")
 
-    def __init__(self) -> None:
-        self.ids, self._times = IdSlots(), array("d")
+    def __init__(self, ids: IdSlots | None = None) -> None:
+        self.ids, self._times = (IdSlots() if ids is None else ids), array("d")
 
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def __contains__(self, event_id: object) -> bool:
-        return event_id in self.ids
-
-    def __iter__(self) -> Iterator[str]:
-        return self.ids.ids()
-
-    def note_token(self, token: bytes | str, when: float) -> None:
-        """Keep ``when`` for this id unless it has a time already."""
-        if self.ids.add_token(token)[1]:
-            self._times.append(when)
-
-    def __getitem__(self, event_id: str) -> float:
-        slot = self.ids.find(event_id)
-        if slot < 0:
-            raise KeyError(event_id)
-        return self._times[slot]
+    def note(self, slot: int, when: float) -> None:
+        """Keep ``when`` for the id in this slot of ``ids`` unless it has a time already."""
+        times = self._times
+        if slot >= len(times):
+            times.extend([_UNSET] * (slot + 1 - len(times)))
+        if times[slot] != times[slot]:  # NaN: not noted yet
+            times[slot] = when
 
     def get(self, event_id: str, default: float | None = None) -> float | None:
         slot = self.ids.find(event_id)
-        return self._times[slot] if slot >= 0 else default
+        if 0 <= slot < len(self._times) and self._times[slot] == self._times[slot]:
+            return self._times[slot]
+        return default
+
+    def __contains__(self, event_id: object) -> bool:
+        return isinstance(event_id, str) and self.get(event_id) is not None
+
+    def __getitem__(self, event_id: str) -> float:
+        when = self.get(event_id)
+        if when is None:
+            raise KeyError(event_id)
+        return when
+
+    def __len__(self) -> int:
+        return sum(1 for t in self._times if t == t)
+
+
+_UNSET = float("nan")
 
 
 __all__ = ["KEY_BYTES", "KeyIndex", "IdSlots", "Records", "Stamps", "uuid_key", "uuid_text"]

@@ -68,7 +68,7 @@ class ReadBack:
     only for the few events a judge must show or compare field by field."""
 
     copies: Copies = field(default_factory=Copies)
-    first_seen: Stamps = field(default_factory=Stamps)  # epoch seconds, per event_id
+    first_seen: Stamps = field(default_factory=Stamps)  # epoch seconds, per event_id waited for
     records: int = 0
     records_with_run_events: int = 0
     undecodable: int = 0
@@ -215,6 +215,8 @@ def read_until(sink: Sink, shape: RecordShape, is_ours: Callable[[Any], bool],
                wanted: Iterable[str] | Records, wait: float, memo: RecordMemo | None = None) -> ReadBack:
     """Poll until every wanted event_id is visible, or ``wait`` seconds have passed.
     ``wanted`` may be a ledger's book (``ledger.acked``): its ids are not copied out.
+    ``first_seen`` holds the wanted ids' times (the lags measured are theirs), beside
+    the index of the wanted ids: 8 bytes each.
 
     Raises SinkError when the sink cannot be read."""
     if isinstance(wanted, Records):
@@ -223,12 +225,15 @@ def read_until(sink: Sink, shape: RecordShape, is_ours: Callable[[Any], bool],
         wanted_ids = IdSlots()
         for event_id in wanted:
             wanted_ids.add(event_id)
-    first_seen = Stamps()
+    first_seen = Stamps(wanted_ids)
 
     def one_pass(poll_started: float) -> ReadBack:
         found = read_once(sink, shape, is_ours, memo)
+        find = wanted_ids.find_token
         for token in found.copies.ids.tokens():
-            first_seen.note_token(token, poll_started)
+            slot = find(token)
+            if slot >= 0:
+                first_seen.note(slot, poll_started)
         return found
 
     found, polls, seconds = poll_until(one_pass, lambda f: f.copies.ids.covers(wanted_ids), wait)
@@ -256,6 +261,7 @@ def poll_until(one_pass: Callable[[float], T], done: Callable[[T], bool], wait: 
         remaining = deadline - time.monotonic()
         if done(result) or remaining <= 0:
             return result, polls, time.monotonic() - started
+        del result  # before the next pass: two passes' copies of a large sink never coexist
         time.sleep(min(interval, remaining))
         interval = min(interval * 2, 1.0)
 
