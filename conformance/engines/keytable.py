@@ -43,10 +43,13 @@ class KeyIndex:
 
     __slots__ = ("_keys", "_cells", "_mask", "_count")
 
-    def __init__(self) -> None:
-        self._keys = bytearray()                      # slot * 16 -> key
-        self._cells = array("i", [_EMPTY]) * _FIRST_CELLS  # cell -> slot, or -1
-        self._mask = _FIRST_CELLS - 1
+    def __init__(self, expected: int = 0) -> None:
+        cells = _FIRST_CELLS
+        while cells < 2 * expected:  # sized for the keys expected: no growth on the way
+            cells *= 2
+        self._keys = bytearray()                 # slot * 16 -> key
+        self._cells = array("i", [_EMPTY]) * cells  # cell -> slot, or -1
+        self._mask = cells - 1
         self._count = 0
 
     def __len__(self) -> int:
@@ -55,6 +58,8 @@ class KeyIndex:
     def find(self, key: bytes) -> int:
         """The key's slot, or -1. Safe beside one writer (the ledger adds under its lock):
         the mask is taken from the cells read, and a key is stored before its cell."""
+        if len(key) != KEY_BYTES:
+            return -1
         cells, keys = self._cells, self._keys
         mask = len(cells) - 1
         cell = hash(key) & mask
@@ -62,8 +67,7 @@ class KeyIndex:
             slot = cells[cell]
             if slot < 0:
                 return -1
-            at = slot << 4
-            if keys[at:at + KEY_BYTES] == key:
+            if keys.startswith(key, slot << 4):  # no slice made
                 return slot
             cell = (cell + 1) & mask
 
@@ -75,8 +79,7 @@ class KeyIndex:
             slot = cells[cell]
             if slot < 0:
                 break
-            at = slot << 4
-            if keys[at:at + KEY_BYTES] == key:
+            if keys.startswith(key, slot << 4):
                 return slot, False
             cell = (cell + 1) & mask
         if len(key) != KEY_BYTES:
@@ -117,8 +120,8 @@ class IdSlots:
 
     __slots__ = ("_index", "_uuid_slots", "_other", "_texts")
 
-    def __init__(self) -> None:
-        self._index = KeyIndex()
+    def __init__(self, expected: int = 0) -> None:
+        self._index = KeyIndex(expected)
         self._uuid_slots = array("i")    # index slot -> slot (only once _other has an id)
         self._other: dict[str, int] = {}
         self._texts = array("i")         # slot -> index slot, or -1 for an id in _other (likewise)
@@ -146,9 +149,9 @@ class IdSlots:
 
     def add_key(self, key: bytes) -> tuple[int, bool]:
         """``add`` for an id given by its ``uuid_key``."""
-        at, new = self._index.add(key)
         if not self._other:
-            return at, new
+            return self._index.add(key)
+        at, new = self._index.add(key)
         if not new:
             return self._uuid_slots[at], False
         slot = len(self._texts)
@@ -210,8 +213,8 @@ class Records:
 
     __slots__ = ("ids", "width", "_first", "_more")
 
-    def __init__(self, width: int) -> None:
-        self.ids, self.width = IdSlots(), width
+    def __init__(self, width: int, expected: int = 0) -> None:
+        self.ids, self.width = IdSlots(expected), width
         self._first = bytearray()
         self._more: dict[int, bytes] = {}
 

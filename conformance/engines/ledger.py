@@ -206,6 +206,11 @@ class Ledger:
             return True
         return self.acked.ids.find_key(key) >= 0
 
+    @property
+    def fresh_key_prefix(self) -> bytes | None:
+        """The first 4 bytes of every fresh id's key (None when the tag cannot be that)."""
+        return self._tag_key
+
     def is_fresh_token(self, token: bytes | str) -> bool:
         """``is_fresh`` for a token of an ``IdSlots``: a key, or an id's text."""
         if type(token) is bytes and self._tag_key is not None:

@@ -35,8 +35,8 @@ class Copies(Records):
     """Per event_id of the run, the fingerprint of each stored copy: a read-only mapping
     of id text -> tuple of fingerprints, kept as a keytable (some 50 bytes an event)."""
 
-    def __init__(self) -> None:
-        super().__init__(FINGERPRINT_BYTES)
+    def __init__(self, expected: int = 0) -> None:
+        super().__init__(FINGERPRINT_BYTES, expected)
 
     def __getitem__(self, event_id: str) -> tuple[bytes, ...]:
         slot = self.ids.find(event_id)
@@ -47,6 +47,22 @@ class Copies(Records):
     def get(self, event_id: str, default: Any = ()) -> Any:
         slot = self.ids.find(event_id)
         return tuple(self.at(slot)) if slot >= 0 else default
+
+    def add_pairs(self, pairs: bytes, ours: Callable[[bytes], bool], fresh: bytes | None = None) -> bool:
+        """Add the copies of a record's packed pairs whose id is ``ours`` (or starts with
+        the ``fresh`` tag bytes); whether any was. The hot loop of a pass (once per stored
+        event), so written out flat."""
+        found, first, more, add = False, self._first, self._more, self.ids.add_key
+        for at in range(0, len(pairs), PAIR_BYTES):
+            key = pairs[at:at + KEY_BYTES]
+            if (fresh is not None and pairs.startswith(fresh, at)) or ours(key):
+                found = True
+                slot, new = add(key)
+                if new:
+                    first += pairs[at + KEY_BYTES:at + PAIR_BYTES]
+                else:
+                    more[slot] = more.get(slot, b"") + pairs[at + KEY_BYTES:at + PAIR_BYTES]
+        return found
 
     def count_token(self, token: bytes | str) -> int:
         """How many copies of the id (a token of ``ids.tokens()``): 0 when none."""
@@ -149,10 +165,12 @@ def read_once(sink: Sink, shape: RecordShape, is_ours: Callable[[Any], bool],
               memo: RecordMemo | None = None) -> ReadBack:
     """One full pass over the sink, keeping only this run's events. With a memo (one per
     sink and shape: ``memo_for``), records an earlier pass found ours are not decoded again."""
-    found = ReadBack(source=(sink, shape))
+    # Sized for the records the memo found ours (at least an event each): no growth.
+    found = ReadBack(copies=Copies(len(memo) if memo is not None else 0), source=(sink, shape))
     started = time.monotonic()
     copies, meta_counts = found.copies, Counter()
     ours_key = key_judge(is_ours)
+    fresh = getattr(getattr(is_ours, "__self__", None), "fresh_key_prefix", None)
     for record in sink.records() if memo is None else sink.records(memo):
         found.records += 1
         decoded = Decoded.recalled(record.result) if type(record) is Seen else Decoded.of(record, shape, is_ours)
@@ -165,11 +183,7 @@ def read_once(sink: Sink, shape: RecordShape, is_ours: Callable[[Any], bool],
         ours = False
         pairs = decoded.pairs
         if type(pairs) is bytes:
-            for at in range(0, len(pairs), PAIR_BYTES):
-                key = pairs[at:at + KEY_BYTES]
-                if ours_key(key):
-                    ours = True
-                    copies.add_key(key, pairs[at + KEY_BYTES:at + PAIR_BYTES])
+            ours = copies.add_pairs(pairs, ours_key, fresh) or ours
         else:
             for at in range(0, len(pairs), 2):
                 if is_ours(pairs[at]):
@@ -226,17 +240,21 @@ def read_until(sink: Sink, shape: RecordShape, is_ours: Callable[[Any], bool],
         for event_id in wanted:
             wanted_ids.add(event_id)
     first_seen = Stamps(wanted_ids)
+    complete = [False]
 
     def one_pass(poll_started: float) -> ReadBack:
+        # One look-up per wanted id: stamps the ones seen, and says whether all are.
         found = read_once(sink, shape, is_ours, memo)
-        find = wanted_ids.find_token
-        for token in found.copies.ids.tokens():
-            slot = find(token)
-            if slot >= 0:
+        find, every = found.copies.ids.find_token, True
+        for slot, token in enumerate(wanted_ids.tokens()):
+            if find(token) >= 0:
                 first_seen.note(slot, poll_started)
+            else:
+                every = False
+        complete[0] = every
         return found
 
-    found, polls, seconds = poll_until(one_pass, lambda f: f.copies.ids.covers(wanted_ids), wait)
+    found, polls, seconds = poll_until(one_pass, lambda f: complete[0], wait)
     found.polls, found.first_seen, found.seconds = polls, first_seen, seconds
     return found
 
