@@ -93,7 +93,7 @@ class Target:
     ``connection(label)`` a sender of its own for a worker thread; both book into the
     current case and the run's history, like the target itself."""
 
-    def __init__(self, settings: Settings, client: Sender | None = None) -> None:
+    def __init__(self, settings: Settings, client: Sender | None = None, ledger: Ledger | None = None) -> None:
         self.settings = settings
         self.client: Sender = client or self._new_client()
         self._case = CaseEvidence()
@@ -102,7 +102,7 @@ class Target:
         self.down_reason: str | None = None
         # The history of what was sent, for the delivery profile; its tag marks every
         # event_id of this run, so a shared sink never confuses runs.
-        self.ledger = Ledger()
+        self.ledger = ledger if ledger is not None else Ledger()
         self.tracking = settings.sink is not None
 
     @property
@@ -120,9 +120,10 @@ class Target:
 
     def over(self, client: Sender) -> "Target":
         """This target through another client: the same settings, case and history."""
-        view = Target(self.settings, client=client)
+        # The ledger given, not made: a new one would open a scratch file only to drop it.
+        view = Target(self.settings, client=client, ledger=self.ledger)
         view._parent, view._lock = self, self._lock
-        view.ledger, view.tracking = self.ledger, self.tracking
+        view.tracking = self.tracking
         return view
 
     def connection(self, label: str, timeout: float | None = None) -> "Connection":

@@ -53,4 +53,4 @@ def test_memo_remembers_only_records_of_the_run(tmp_path):
     for _ in range(2):
         found = read_once(sink, shape, {"a"}.__contains__, memo)
         assert set(found.copies) == {"a"} and found.records == 51
-    assert len(memo.known) == 1 and memo.hits == 1
+    assert len(memo) == 1 and memo.hits == 1

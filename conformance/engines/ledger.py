@@ -25,12 +25,12 @@ import pickle
 import re
 import secrets
 import struct
-import sys
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 from urllib.parse import parse_qsl
 
+from conformance.engines.keytable import IdSlots, Records, uuid_key, uuid_text
 from conformance.wire.exchange import Exchange
 from conformance.wire.spool import Spool
 from conformance.strategies import BodyDecodeError, decode_body
@@ -105,8 +105,8 @@ class SentEvent:
 
 
 # What the ledger books per version of an event: its fingerprint, then the index of its
-# Send (4 bytes), packed into one bytes object per event_id: 40,000 acknowledged events
-# cost one dict entry and a few dozen bytes each, not a list of objects.
+# Send (4 bytes), a record of a keytable.Records: with the id's 16 bytes and its index
+# cells, an acknowledged event costs some 60 bytes, not a dict entry and a str.
 FINGERPRINT_BYTES, SEND_INDEX = 16, struct.Struct("<I")
 BOOKED_BYTES = FINGERPRINT_BYTES + SEND_INDEX.size
 
@@ -129,14 +129,19 @@ class Ledger:
     """What the run sent, by event_id. Thread-safe: the concurrency case sends from threads."""
 
     tag: str = field(default_factory=new_tag)
-    acked: dict[str, bytes] = field(default_factory=dict)     # valid, answered 200 (packed: ``sent``)
-    unacked: dict[str, bytes] = field(default_factory=dict)   # valid, not answered 200
+    # valid, answered 200 / not answered 200: per event_id, its versions (``sent``)
+    acked: Records = field(default_factory=lambda: Records(BOOKED_BYTES), repr=False)
+    unacked: Records = field(default_factory=lambda: Records(BOOKED_BYTES), repr=False)
     sends: list[Send] = field(default_factory=list, repr=False)  # the valid sends, by index
-    answered_200: set[str] = field(default_factory=set)                 # in any request answered 200
+    answered_200: IdSlots = field(default_factory=IdSlots, repr=False)  # in any request answered 200
     refused: dict[str, Send] = field(default_factory=dict)              # in a request answered 4xx
-    seen: set[str] = field(default_factory=set)                         # tagged, in any other request sent
+    seen: IdSlots = field(default_factory=IdSlots, repr=False)          # tagged, in any other request sent
     spool: Spool = field(default_factory=Spool, repr=False)              # the exchanges of the sends
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        # The tag as the first 4 bytes of a key, when it can be (a run's own tag always is).
+        self._tag_key = bytes.fromhex(self.tag) if uuid_key(self.tag + "-0000-0000-0000-000000000000") else None
 
     # --- recording ----------------------------------------------------------------
     def valid_send(self, events: Iterable[dict[str, Any]], exchange: Exchange, case: str) -> None:
@@ -152,9 +157,7 @@ class Ledger:
             for event in events:
                 event_id = event.get("event_id") if isinstance(event, dict) else None
                 if isinstance(event_id, str):
-                    # Interned: the read-back's copies of this id are then this one string.
-                    event_id = sys.intern(event_id)
-                    book[event_id] = book.get(event_id, b"") + fingerprint(event) + index
+                    book.add(event_id, fingerprint(event) + index)
                     ids.append(event_id)
         # Booked ids count as seen and, when acked, as answered 200 (see unknown and
         # refused_only): only a refusal is still to note.
@@ -175,11 +178,13 @@ class Ledger:
         ids = [i for i in ids if self.is_fresh(i)]
         status = send.status
         with self._lock:
-            self.seen.update(ids)
+            for event_id in ids:
+                self.seen.add(event_id)
             if not judged or status is None:
                 return
             if status == 200:
-                self.answered_200.update(ids)
+                for event_id in ids:
+                    self.answered_200.add(event_id)
             elif 400 <= status < 500:
                 for event_id in ids:
                     self.refused.setdefault(event_id, send)
@@ -190,6 +195,27 @@ class Ledger:
         if not isinstance(event_id, str):
             return False
         return self.is_fresh(event_id) or event_id in self.acked or event_id in self.refused
+
+    def is_ours_key(self, key: bytes) -> bool:
+        """``is_ours`` for the event_id whose ``uuid_key`` this is (no text is made).
+        Refused ids are all fresh (see ``_note``)."""
+        if self._tag_key is not None:
+            if key[:4] == self._tag_key:
+                return True
+        elif self.is_fresh(uuid_text(key)):
+            return True
+        return self.acked.ids.find_key(key) >= 0
+
+    @property
+    def fresh_key_prefix(self) -> bytes | None:
+        """The first 4 bytes of every fresh id's key (None when the tag cannot be that)."""
+        return self._tag_key
+
+    def is_fresh_token(self, token: bytes | str) -> bool:
+        """``is_fresh`` for a token of an ``IdSlots``: a key, or an id's text."""
+        if type(token) is bytes and self._tag_key is not None:
+            return token[:4] == self._tag_key
+        return self.is_fresh(uuid_text(token) if type(token) is bytes else token)
 
     def is_fresh(self, event_id: str) -> bool:
         """Whether only this run can have stored this event_id: it carries the run's tag.
@@ -208,19 +234,38 @@ class Ledger:
             return [i for i in event_ids if self.is_fresh(i) and i not in self.seen
                     and i not in self.acked and i not in self.unacked]
 
-    def sent(self, event_id: str, book: dict[str, bytes] | None = None) -> list[SentEvent]:
+    def sent(self, event_id: str, book: Records | None = None) -> list[SentEvent]:
         """The versions of an acknowledged event (of ``book``: acked by default), in the order sent."""
-        packed = (self.acked if book is None else book).get(event_id, b"")
-        return [SentEvent(packed[at:at + FINGERPRINT_BYTES],
-                          self.sends[SEND_INDEX.unpack_from(packed, at + FINGERPRINT_BYTES)[0]])
-                for at in range(0, len(packed), BOOKED_BYTES)]
+        return self._versions((self.acked if book is None else book).of(event_id))
+
+    def sent_at(self, slot: int) -> list[SentEvent]:
+        """``sent`` for the acknowledged event in this slot of ``acked.ids``."""
+        return self._versions(self.acked.at(slot))
+
+    def _versions(self, records: list[bytes]) -> list[SentEvent]:
+        return [SentEvent(r[:FINGERPRINT_BYTES], self.sends[SEND_INDEX.unpack_from(r, FINGERPRINT_BYTES)[0]])
+                for r in records]
 
     def times_acked(self, event_id: str) -> int:
-        return len(self.acked.get(event_id, b"")) // BOOKED_BYTES
+        return self.acked.count(event_id)
 
     def acked_ids(self) -> set[str]:
+        """The acknowledged ids as text (a set of strings: for a few, or for tests; the
+        judges walk ``acked.ids.tokens()``)."""
         with self._lock:
             return set(self.acked)
+
+    def acked_tokens(self) -> Iterator[tuple[int, bytes | str]]:
+        """(slot, token) of every acknowledged id so far: its ``uuid_key``, else its text."""
+        with self._lock:
+            count = len(self.acked)
+        return zip(range(count), self.acked.ids.tokens())
+
+    def sent_count(self) -> int:
+        """Distinct event_ids of valid sends, answered 200 or not."""
+        with self._lock:
+            find = self.acked.ids.find_token
+            return len(self.acked) + sum(1 for token in self.unacked.ids.tokens() if find(token) < 0)
 
 
 def event_ids_in(body: bytes, query: str | None) -> list[str]:

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import datetime as dt
 import statistics
-import sys
 import time
 import weakref
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, TypeVar
 
-from conformance.engines.ledger import Ledger, Send, as_sent, canonical, fingerprint
+from conformance.engines.keytable import KEY_BYTES, IdSlots, Records, Stamps, uuid_key, uuid_text
+from conformance.engines.ledger import FINGERPRINT_BYTES, Ledger, Send, as_sent, canonical, fingerprint
 from conformance.engines.sinks import BadRecord, Sink, SinkError
 from conformance.engines.sinks.memo import RecordMemo, Seen
 from conformance.engines.sinks.records import RecordShape, events_in
@@ -31,14 +31,60 @@ MAX_DIFF_LINES = 6
 AUTH_REFUSALS = (401, 403)  # the MUST covers the appId and the auth refusals
 
 
+class Copies(Records):
+    """Per event_id of the run, the fingerprint of each stored copy: a read-only mapping
+    of id text -> tuple of fingerprints, kept as a keytable (some 50 bytes an event)."""
+
+    def __init__(self, expected: int = 0) -> None:
+        super().__init__(FINGERPRINT_BYTES, expected)
+
+    def __getitem__(self, event_id: str) -> tuple[bytes, ...]:
+        slot = self.ids.find(event_id)
+        if slot < 0:
+            raise KeyError(event_id)
+        return tuple(self.at(slot))
+
+    def get(self, event_id: str, default: Any = ()) -> Any:
+        slot = self.ids.find(event_id)
+        return tuple(self.at(slot)) if slot >= 0 else default
+
+    def add_pairs(self, pairs: bytes, ours: Callable[[bytes], bool], fresh: bytes | None = None) -> bool:
+        """Add the copies of a record's packed pairs whose id is ``ours`` (or starts with
+        the ``fresh`` tag bytes); whether any was. The hot loop of a pass (once per stored
+        event), so written out flat."""
+        found, first, more, add = False, self._first, self._more, self.ids.add_key
+        for at in range(0, len(pairs), PAIR_BYTES):
+            key = pairs[at:at + KEY_BYTES]
+            if (fresh is not None and pairs.startswith(fresh, at)) or ours(key):
+                found = True
+                slot, new = add(key)
+                if new:
+                    first += pairs[at + KEY_BYTES:at + PAIR_BYTES]
+                else:
+                    more[slot] = more.get(slot, b"") + pairs[at + KEY_BYTES:at + PAIR_BYTES]
+        return found
+
+    def count_token(self, token: bytes | str) -> int:
+        """How many copies of the id (a token of ``ids.tokens()``): 0 when none."""
+        slot = self.ids.find_token(token)
+        return self.count_at(slot) if slot >= 0 else 0
+
+    def keys(self) -> set[str]:
+        return set(self)
+
+    def items(self) -> Iterable[tuple[str, tuple[bytes, ...]]]:
+        for slot, event_id in enumerate(self.ids.ids()):
+            yield event_id, tuple(self.at(slot))
+
+
 @dataclass
 class ReadBack:
     """This run's events as one or more polls of the sink found them: per event_id, the
     fingerprint of each stored copy. The copies themselves are read again (``events``)
     only for the few events a judge must show or compare field by field."""
 
-    copies: dict[str, tuple[bytes, ...]] = field(default_factory=dict)
-    first_seen: dict[str, float] = field(default_factory=dict)  # epoch seconds, per event_id
+    copies: Copies = field(default_factory=Copies)
+    first_seen: Stamps = field(default_factory=Stamps)  # epoch seconds, per event_id waited for
     records: int = 0
     records_with_run_events: int = 0
     undecodable: int = 0
@@ -70,13 +116,17 @@ class ReadBack:
         return out
 
 
+PAIR_BYTES = KEY_BYTES + FINGERPRINT_BYTES
+
+
 class Decoded:
-    """What one record holds, ready for a pass: its events as a flat tuple of event_id
-    and one-item tuple of its fingerprint, in turn (no fingerprints when no event is the
-    run's; events without a string event_id cannot be any run's), its metadata fields,
-    and why it could not be decoded. A memo hands the same pairs to every later pass, so
-    a pass over records it knows allocates next to nothing per event, and keeps no
-    decoded event: only 16 bytes of digest each."""
+    """What one record holds, ready for a pass: its events as pairs of event_id and
+    fingerprint (none when no event is the run's; events without a string event_id
+    cannot be any run's), its metadata fields, and why it could not be decoded. The
+    pairs are one bytes object of 32 bytes an event (the id's ``uuid_key``, then the
+    fingerprint) when every id is UUID text, as every id the suite makes is; else a flat
+    tuple of id text and fingerprint in turn. A memo keeps the bytes, so a record it
+    knows costs some 70 bytes however many passes read it."""
 
     __slots__ = ("pairs", "meta_fields", "problem")
 
@@ -92,8 +142,11 @@ class Decoded:
         meta = _META_FIELDS.setdefault(tuple(held.meta), tuple(held.meta))  # a few shapes, shared
         if not any(is_ours(e["event_id"]) for e in mine):
             return cls((), meta, held.problem)
-        # Interned, as the ledger's: the memo and each pass share the ledger's one copy.
-        pairs = tuple(x for e in mine for x in (sys.intern(e["event_id"]), (fingerprint(e),)))
+        keys = [uuid_key(e["event_id"]) for e in mine]
+        if None in keys:
+            pairs: Any = tuple(x for e in mine for x in (e["event_id"], fingerprint(e)))
+        else:
+            pairs = b"".join(k + fingerprint(e) for k, e in zip(keys, mine))
         return cls(pairs, meta, held.problem)
 
     def kept(self) -> Any:
@@ -102,7 +155,7 @@ class Decoded:
 
     @classmethod
     def recalled(cls, kept: Any) -> "Decoded":
-        return cls(kept, (), None) if type(kept) is tuple else kept
+        return cls(kept, (), None) if type(kept) in (bytes, tuple) else kept
 
 
 _META_FIELDS: dict[tuple[str, ...], tuple[str, ...]] = {}
@@ -112,9 +165,12 @@ def read_once(sink: Sink, shape: RecordShape, is_ours: Callable[[Any], bool],
               memo: RecordMemo | None = None) -> ReadBack:
     """One full pass over the sink, keeping only this run's events. With a memo (one per
     sink and shape: ``memo_for``), records an earlier pass found ours are not decoded again."""
-    found = ReadBack(source=(sink, shape))
+    # Sized for the records the memo found ours (at least an event each): no growth.
+    found = ReadBack(copies=Copies(len(memo) if memo is not None else 0), source=(sink, shape))
     started = time.monotonic()
     copies, meta_counts = found.copies, Counter()
+    ours_key = key_judge(is_ours)
+    fresh = getattr(getattr(is_ours, "__self__", None), "fresh_key_prefix", None)
     for record in sink.records() if memo is None else sink.records(memo):
         found.records += 1
         decoded = Decoded.recalled(record.result) if type(record) is Seen else Decoded.of(record, shape, is_ours)
@@ -126,12 +182,13 @@ def read_once(sink: Sink, shape: RecordShape, is_ours: Callable[[Any], bool],
         # so a record not ours may be ours by the next pass (once ours, always ours).
         ours = False
         pairs = decoded.pairs
-        for at in range(0, len(pairs), 2):
-            event_id = pairs[at]
-            if is_ours(event_id):
-                ours = True
-                held = copies.get(event_id)
-                copies[event_id] = pairs[at + 1] if held is None else held + pairs[at + 1]
+        if type(pairs) is bytes:
+            ours = copies.add_pairs(pairs, ours_key, fresh) or ours
+        else:
+            for at in range(0, len(pairs), 2):
+                if is_ours(pairs[at]):
+                    ours = True
+                    copies.add(pairs[at], pairs[at + 1])
         if memo is not None and type(record) is not Seen:
             # Only records of this run are remembered: a sink's earlier rows cost nothing.
             if ours and not isinstance(record, BadRecord):
@@ -148,6 +205,15 @@ def read_once(sink: Sink, shape: RecordShape, is_ours: Callable[[Any], bool],
     return found
 
 
+def key_judge(is_ours: Callable[[Any], bool]) -> Callable[[bytes], bool]:
+    """``is_ours`` for an id given by its ``uuid_key``: a ledger's own (no text made),
+    else ``is_ours`` of the id's text."""
+    by_key = getattr(getattr(is_ours, "__self__", None), "is_ours_key", None)
+    if callable(by_key):
+        return by_key
+    return lambda key: is_ours(uuid_text(key))
+
+
 _MEMOS: "weakref.WeakKeyDictionary[Sink, dict[RecordShape, RecordMemo]]" = weakref.WeakKeyDictionary()
 
 
@@ -160,20 +226,35 @@ def memo_for(sink: Sink, shape: RecordShape) -> RecordMemo:
 
 
 def read_until(sink: Sink, shape: RecordShape, is_ours: Callable[[Any], bool],
-               wanted: Iterable[str], wait: float, memo: RecordMemo | None = None) -> ReadBack:
+               wanted: Iterable[str] | Records, wait: float, memo: RecordMemo | None = None) -> ReadBack:
     """Poll until every wanted event_id is visible, or ``wait`` seconds have passed.
+    ``wanted`` may be a ledger's book (``ledger.acked``): its ids are not copied out.
+    ``first_seen`` holds the wanted ids' times (the lags measured are theirs), beside
+    the index of the wanted ids: 8 bytes each.
 
     Raises SinkError when the sink cannot be read."""
-    wanted = set(wanted)
-    first_seen: dict[str, float] = {}
+    if isinstance(wanted, Records):
+        wanted_ids = wanted.ids
+    else:
+        wanted_ids = IdSlots()
+        for event_id in wanted:
+            wanted_ids.add(event_id)
+    first_seen = Stamps(wanted_ids)
+    complete = [False]
 
     def one_pass(poll_started: float) -> ReadBack:
+        # One look-up per wanted id: stamps the ones seen, and says whether all are.
         found = read_once(sink, shape, is_ours, memo)
-        for event_id in found.copies:
-            first_seen.setdefault(event_id, poll_started)
+        find, every = found.copies.ids.find_token, True
+        for slot, token in enumerate(wanted_ids.tokens()):
+            if find(token) >= 0:
+                first_seen.note(slot, poll_started)
+            else:
+                every = False
+        complete[0] = every
         return found
 
-    found, polls, seconds = poll_until(one_pass, lambda f: wanted <= f.copies.keys(), wait)
+    found, polls, seconds = poll_until(one_pass, lambda f: complete[0], wait)
     found.polls, found.first_seen, found.seconds = polls, first_seen, seconds
     return found
 
@@ -198,6 +279,7 @@ def poll_until(one_pass: Callable[[float], T], done: Callable[[T], bool], wait: 
         remaining = deadline - time.monotonic()
         if done(result) or remaining <= 0:
             return result, polls, time.monotonic() - started
+        del result  # before the next pass: two passes' copies of a large sink never coexist
         time.sleep(min(interval, remaining))
         interval = min(interval * 2, 1.0)
 
@@ -290,22 +372,23 @@ class Problem:
 def acked_problems(ledger: Ledger, found: ReadBack, ids: Iterable[str] | None = None,
                    requirement_lost: str = "CS-DELIVERY-NO-LOSS",
                    requirement_corrupt: str = "CS-DELIVERY-INTACT") -> list[Problem]:
-    """Lost and corrupt events among the acknowledged ones (``ids``: a subset)."""
+    """Lost and corrupt events among the acknowledged ones (``ids``: a subset). The
+    whole book is walked by slot and key: an id's text is made only for a problem."""
     problems, suspects, lost = [], {}, []
-    for event_id in sorted(ids if ids is not None else ledger.acked_ids()):
-        sends = ledger.sent(event_id)
+    for token, sends in _acked(ledger, ids):
         if not sends:
             continue
-        copies = found.copies.get(event_id, ())
-        if not copies:
+        slot = found.copies.ids.find_token(token)
+        if slot < 0:
             lost.append(sends[0])
-            problems.append(Problem("lost", requirement_lost, event_id, sends[0].send))
+            problems.append(Problem("lost", requirement_lost, _text(token), sends[0].send))
             continue
         # The same fingerprint is the same JSON value, kinds and all: no diff to look
         # for. Otherwise a copy may still match (other key order, fields added).
+        copies = found.copies.at(slot)
         unmatched = [s for s in {s.fingerprint: s for s in sends}.values() if s.fingerprint not in copies]
         if unmatched:
-            suspects[event_id] = unmatched
+            suspects[_text(token)] = unmatched
     for problem, event in zip(problems, as_sent(lost)):
         problem.sent = event
     stored_copies = found.events(suspects)
@@ -319,6 +402,20 @@ def acked_problems(ledger: Ledger, found: ReadBack, ids: Iterable[str] | None = 
                 problems.append(Problem("corrupt", requirement_corrupt, event_id, sent.send, event, closest,
                                         json_diff(event, closest) if closest is not None else []))
     return sorted(problems, key=lambda p: p.event_id)
+
+
+def _acked(ledger: Ledger, ids: Iterable[str] | None) -> Iterable[tuple[bytes | str, list[Any]]]:
+    """(token, versions sent) per acknowledged id: of ``ids``, or of the whole book."""
+    if ids is not None:
+        for event_id in ids:
+            yield (uuid_key(event_id) or event_id), ledger.sent(event_id)
+        return
+    for slot, token in ledger.acked_tokens():
+        yield token, ledger.sent_at(slot)
+
+
+def _text(token: bytes | str) -> str:
+    return uuid_text(token) if type(token) is bytes else token
 
 
 def refused_problems(ledger: Ledger, found: ReadBack) -> list[Problem]:
@@ -361,10 +458,10 @@ def duplicates(ledger: Ledger, found: ReadBack) -> Duplicates:
     """Only fresh event_ids: a shared sink holds a replayed (fixed) id once per run that
     sent it, which says nothing about how this collector stores repeats."""
     result = Duplicates()
-    for event_id in ledger.acked_ids():
-        if not ledger.is_fresh(event_id):
+    for slot, token in ledger.acked_tokens():
+        if not ledger.is_fresh_token(token):
             continue
-        copies, sends = len(found.copies.get(event_id, ())), ledger.times_acked(event_id)
+        copies, sends = found.copies.count_token(token), ledger.acked.count_at(slot)
         result.extra_copies += max(0, copies - sends)
         if sends > 1:
             result.repeated += 1

@@ -18,12 +18,17 @@ that parsed as JSON are remembered (a bad record's message names its line or row
 may move), and only those the caller found to hold events of this run (the caller says
 ``forget_pending`` for the others): the rows a sink held before the run cost no memory.
 Memory stays bounded: at most ``MEMO_RECORDS`` records; past that, records are decoded
-as before.
+as before. A record costs little: its digest sits in a keytable (16 bytes and its index
+cells), and a result given as bytes (the read-back's packed pairs) is appended to one
+bytearray; any other result is kept as the object.
 """
 from __future__ import annotations
 
 import hashlib
+from array import array
 from typing import Any
+
+from conformance.engines.keytable import KeyIndex
 
 MEMO_RECORDS = 500_000
 
@@ -47,25 +52,44 @@ class RecordMemo:
 
     def __init__(self, limit: int = MEMO_RECORDS) -> None:
         self.limit = limit
-        self.known: dict[bytes, Any] = {}
+        self._index = KeyIndex()           # record digest -> slot
+        self._ends = array("Q")            # slot -> end of its bytes result in _data
+        self._data = bytearray()
+        self._objects: dict[int, Any] = {}  # slot -> a result that is not bytes
         self._pending: bytes | None = None
         self.hits = 0
+
+    def __len__(self) -> int:
+        return len(self._index)
 
     def recall(self, raw: bytes | str) -> Seen | None:
         data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
         key = hashlib.blake2b(data, digest_size=16).digest()
-        if key in self.known:
+        slot = self._index.find(key)
+        if slot >= 0:
             self._pending = None
             self.hits += 1
-            return Seen(self.known[key])
+            return Seen(self._result(slot))
         self._pending = key
         return None
+
+    def _result(self, slot: int) -> Any:
+        if slot in self._objects:
+            return self._objects[slot]
+        start = self._ends[slot - 1] if slot else 0
+        return bytes(self._data[start:self._ends[slot]])
 
     def forget_pending(self) -> None:
         """The record just recalled did not parse: it is not to be remembered."""
         self._pending = None
 
     def remember(self, result: Any) -> None:
-        if self._pending is not None and len(self.known) < self.limit:
-            self.known[self._pending] = result
+        if self._pending is not None and len(self._index) < self.limit:
+            slot, new = self._index.add(self._pending)
+            if new:
+                if type(result) is bytes:
+                    self._data += result
+                else:
+                    self._objects[slot] = result
+                self._ends.append(len(self._data))
         self._pending = None
