@@ -142,7 +142,7 @@ def main() -> None:
         if not args.skip_events:
             points = []
             for repeat in (int(r) for r in args.repeats.split(",")):
-                result = probe_run(["--no-network", "--pytest-arg=-k", f"--pytest-arg={EVENTS_CASES}"],
+                result = probe_run(["--no-network", "--no-clients", "--pytest-arg=-k", f"--pytest-arg={EVENTS_CASES}"],
                                    Path(tmp) / f"events-{repeat}", repeat)
                 points.append((result["acked"], result["peak"]))
                 print(f"acknowledged events {result['acked']:>9,}: {mib(result['peak'])} ({result['lost']} lost)", flush=True)
@@ -157,7 +157,7 @@ def main() -> None:
                     print(f"{kind} with {count:>9,} rows before: {mib(result['peak'])} "
                           f"({result['acked']} acked, {result['lost']} lost)", flush=True)
                     rows_table.append(f"| {kind} rows before the run | {count:,} | {mib(result['peak'])} | |")
-                rows_table.append(f"| **per pre-existing {kind} row** | | | **{slope(points):.1f} bytes** (goal 50) |")
+                rows_table.append(f"| **per pre-existing {kind} row** | | | **{round(slope(points), 1) + 0.0:.1f} bytes** (goal 50) |")
     print("\n".join(rows_table))
 
 

@@ -105,6 +105,22 @@ def test_certify_endpoint_without_app_id_is_a_clear_error(tmp_path: Path) -> Non
     assert "Traceback" not in result.stderr
 
 
+def test_no_clients_and_no_network_leave_out_the_profiles_the_embedded_run_adds(tmp_path: Path) -> None:
+    run = cli("certify", "--no-network", "--no-clients", "--pytest-arg=-k", "--pytest-arg=test_valid_batch_gets_200",
+              "--output", "bundle", cwd=tmp_path, timeout=300)
+    assert "clients profile is on" not in run.stderr, run.stderr[-2000:]
+    results = json.loads((tmp_path / "bundle" / "results.json").read_text())
+    assert results["verdict"]["profiles"]["clients"] == "NOT SELECTED"
+    assert results["verdict"]["profiles"]["network"] == "NOT SELECTED"
+    assert not [c for c in results["cases"] if c["area"] in ("clients", "network")]
+
+
+def test_no_clients_with_an_endpoint_is_a_clear_error(tmp_path: Path) -> None:
+    result = cli("certify", "--endpoint", "http://127.0.0.1:9/collect", "--app-id", "a", "--no-clients", cwd=tmp_path)
+    assert result.returncode != 0 and "--no-clients is for the embedded collector" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_a_run_that_cannot_certify_names_no_report(tmp_path: Path, closed_port: int) -> None:
     """An earlier bundle in the output folder is neither named nor touched."""
     from conformance.reports.bundle import write_bundle

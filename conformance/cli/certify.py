@@ -6,7 +6,8 @@ and certified in the core, auth, web, delivery and durability profiles (its data
 is the sink; the suite starts it as its own process, so it can kill and restart it),
 and the network profile (hostile clients beside a canary, 3 s an attack; --no-network
 leaves it out), and the clients profile when any real client program is present (the
-document's example request in curl, OkHttp, fetch, requests, HttpClient), so a fresh
+document's example request in curl, OkHttp, fetch, requests, HttpClient; --no-clients
+leaves it out), so a fresh
 install can show what a full run and its report look like.
 """
 from __future__ import annotations
@@ -144,6 +145,9 @@ def _target(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
         if getattr(args, "no_network", False):
             raise SystemExit("certify: --no-network is for the embedded collector; with --endpoint, "
                              "the network profile runs only when --profile network asks for it")
+        if getattr(args, "no_clients", False):
+            raise SystemExit("certify: --no-clients is for the embedded collector; with --endpoint, "
+                             "the clients profile runs only when --profile clients asks for it")
         _check(parse_endpoint, args.endpoint)
         _check(parse_cookie, args.auth_cookie)
         yield args.endpoint, args.app_id
@@ -162,7 +166,7 @@ def _target(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
     args.origin = args.origin or EMBEDDED_ORIGIN
     app_id = args.app_id or EMBEDDED_APP_ID
     _check(parse_cookie, args.auth_cookie)
-    if "clients" not in args.profile:  # after the checks: a bad option is the only line it prints
+    if "clients" not in args.profile and not getattr(args, "no_clients", False):  # after the checks: a bad option is the only line it prints
         args.profile = sorted(set(args.profile) | _present_clients())
     with tempfile.TemporaryDirectory(prefix="clickstream-reference-") as tmp:
         db_path = os.path.join(tmp, "collector.sqlite3")

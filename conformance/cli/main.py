@@ -70,7 +70,9 @@ def _add_certify(sub: argparse._SubParsersAction) -> None:
              "bundle. Without --endpoint, the embedded reference collector is started on "
              "a free loopback port with a random auth cookie and an allowed web origin, "
              "and certified in the core, auth, web, delivery and durability profiles (its "
-             "SQLite database is read back as the sink, and the suite kills and restarts it).",
+             "SQLite database is read back as the sink, and the suite kills and restarts it), "
+             "the network profile (unless --no-network) and the clients profile when any real "
+             "client program is present (unless --no-clients).",
              lambda p: add_arguments(p, CERTIFY), run_certify)
 
 

@@ -161,6 +161,9 @@ OPTIONS: tuple[Option, ...] = (
     _o("--no-network", action="store_true", on=(CERTIFY,),
        help="embedded collector only: leave out the network profile it adds by itself "
             "(five attacks of 3 s; the quickest full certification of the other profiles)"),
+    _o("--no-clients", action="store_true", on=(CERTIFY,),
+       help="embedded collector only: leave out the clients profile it adds by itself when "
+            "a real client program is present (curl, OkHttp, fetch, requests, HttpClient)"),
     _o("--websdk-version", on=SUITE, metavar="VERSION",
        help="the @aws/clickstream-web version the websdk profile drives (default 0.12.6, "
             "the captured one; set it up first with `clickstream-conformance setup websdk "
