@@ -13,7 +13,8 @@ one run (a script, not a test: these machines are shared, so compare figures of 
    (goal: within 2x).
 
 For each certification it prints the wall time of the whole command (start-up, the
-collector, pytest, the bundle), pytest's own time from results.json, the verdict and the
+collector, pytest, the bundle), pytest's own time from results.json, the verdict, the
+pytest process's peak memory (goal of issue 27: the full certify under 200 MB) and the
 seconds per area, then a Markdown row for the speed table of docs/speed.md, with the date and
 the load average at the start and the end.
 """
@@ -43,10 +44,15 @@ FLOOR_TIMEOUT = 900
 
 def certify(extra: list[str], out: Path) -> dict:
     """One embedded certification: wall seconds, pytest's seconds, verdict, seconds per area."""
-    command = [sys.executable, "-m", "conformance.cli.main", "certify", "-o", str(out), *extra]
+    # The probe plugin (benchmarks/memory_probe.py) records the pytest process's own peak RSS.
+    probe = out.with_suffix(".probe.json")
+    env = dict(os.environ, MEMORY_PROBE_OUT=str(probe),
+               PYTHONPATH=os.pathsep.join([str(ROOT / "benchmarks"), os.environ.get("PYTHONPATH", "")]))
+    command = [sys.executable, "-m", "conformance.cli.main", "certify", "-o", str(out), *extra,
+               "--pytest-arg=-p", "--pytest-arg=memory_probe"]
     started = time.perf_counter()
     run = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                         timeout=CERTIFY_TIMEOUT, cwd=out.parent)
+                         timeout=CERTIFY_TIMEOUT, cwd=out.parent, env=env)
     wall = time.perf_counter() - started
     results_file = out / "results.json"
     if not results_file.exists():
@@ -55,8 +61,10 @@ def certify(extra: list[str], out: Path) -> dict:
     areas: Counter[str] = Counter()
     for case in results["cases"]:
         areas[case["area"]] += case.get("duration") or 0.0
+    peak = json.loads(probe.read_text())["peak_rss_bytes"] if probe.exists() else 0
     return {"wall": wall, "pytest": results["run"]["duration_s"], "exit": run.returncode,
-            "verdict": results["verdict"]["text"], "areas": areas}
+            "verdict": results["verdict"]["text"], "areas": areas, "peak_mb": peak / 1e6,
+            "acked": (results.get("delivery") or {}).get("events", {}).get("acked", 0)}
 
 
 def floor_ratio() -> list[str]:
@@ -71,7 +79,8 @@ def floor_ratio() -> list[str]:
 def show(name: str, figures: dict) -> None:
     areas = ", ".join(f"{area} {seconds:.1f}" for area, seconds in figures["areas"].most_common(6))
     print(f"{name}: {figures['wall']:.1f} s wall, {figures['pytest']:.1f} s in pytest, exit {figures['exit']}, "
-          f"{figures['verdict'].split(':')[0]}; seconds by area: {areas}")
+          f"{figures['verdict'].split(':')[0]}, pytest's peak memory {figures['peak_mb']:.0f} MB "
+          f"({figures['acked']:,} events acknowledged); seconds by area: {areas}")
 
 
 def main() -> int:
@@ -102,7 +111,7 @@ def main() -> int:
         goal = RUNS[name][1]
         judged = "no goal" if goal is None else f"goal {goal:.0f} s: {'met' if figures['wall'] <= goal else 'MISSED'}"
         print(f"| {name} | {figures['wall']:.1f} s wall, {figures['pytest']:.1f} s in pytest, "
-              f"{figures['verdict'].split(':')[0]} | {judged} | {date}, load {load_start:.1f} to {load_end:.1f} |")
+              f"{figures['peak_mb']:.0f} MB peak, {figures['verdict'].split(':')[0]} | {judged} | {date}, load {load_start:.1f} to {load_end:.1f} |")
     return 0
 
 

@@ -16,18 +16,18 @@ are slopes between the smallest and the largest size, so that the start-up and f
 costs cancel. Goals (issue 27): at most 300 bytes per acknowledged event, 50 bytes per
 pre-existing row. Compare figures of one run: the machines are shared.
 
-Figures of 2026-12-07 (2 shared cores; the whole default run takes about 8 minutes,
-the 5 million rows are built in under a minute each), and of the code before issue 27:
+Figures of 2026-12-07 12:07 UTC (2 cores, quiet; the whole default run took 4 minutes),
+and of the code before issue 27:
 
 | measurement | size | peak RSS (pytest) | before issue 27 |
 |---|---|---|---|
-| acknowledged events | 10,000 | 121.1 MiB | 154.5 MiB |
-| acknowledged events | 40,000 | 142.7 MiB | 403.2 MiB |
-| acknowledged events | 160,000 | 197.8 MiB | 1411.6 MiB |
-| **per acknowledged event** | | **536 bytes** (goal 300) | 8788 bytes |
-| sqlite rows before the run | 0 / 1M / 5M | 54.8 / 56.3 / 56.2 MiB | 55.1 / 1605.3 MiB (0 / 1M) |
+| acknowledged events | 10,000 | 122.0 MiB | 154.5 MiB |
+| acknowledged events | 40,000 | 130.9 MiB | 403.2 MiB |
+| acknowledged events | 160,000 | 157.4 MiB | 1411.6 MiB |
+| **per acknowledged event** | | **248 bytes** (goal 300) | 8788 bytes |
+| sqlite rows before the run | 0 / 1M / 5M | 56.1 / 57.2 / 57.4 MiB | 55.1 / 1605.3 MiB (0 / 1M) |
 | **per pre-existing sqlite row** | | **0.3 bytes** (goal 50) | 1626 bytes |
-| jsonl rows before the run | 0 / 1M / 5M | 54.4 / 54.9 / 54.4 MiB | 54.8 / 1603.1 MiB (0 / 1M) |
+| jsonl rows before the run | 0 / 1M / 5M | 55.8 / 55.4 / 55.6 MiB | 54.8 / 1603.1 MiB (0 / 1M) |
 | **per pre-existing jsonl row** | | **0.0 bytes** (goal 50) | 1624 bytes |
 """
 from __future__ import annotations
