@@ -342,3 +342,23 @@ def test_a_tls_connection_closed_while_idle_is_not_reused(pki: PKI) -> None:
                 time.sleep(0.2)
     assert [(ex.status, ex.retried) for ex in exchanges] == [(200, False)] * 3, exchanges
     assert isinstance(server.socket, ssl.SSLSocket)
+
+
+def test_web_sdk_sends_the_auth_cookie_cross_site_over_https(pki: PKI, tmp_path: Path, no_env_proxy: None) -> None:
+    """The cookie case the docs promise: an https collector that needs its auth cookie, and
+    the page on another site. Chromium's fresh context blocks third-party cookies, so the
+    cookie was never sent and the correct collector failed with 403s; held partitioned
+    by the page's site, it rides on the credentialed cross-site fetch and gets 200s."""
+    missing = _websdk_missing()
+    if missing:
+        pytest.skip(f"the websdk profile is not set up: {missing}")
+    from tests.kill.mutants import AUTH_OPTIONS, COOKIE
+    origin = "https://www.shop.example:8443"  # a port and a subdomain: the partition is by site
+    config = CollectorConfig(app_ids=(APP_ID,), allow_origins=(origin,), auth_cookie=COOKIE,
+                             db_path=str(tmp_path / "c.sqlite3"))
+    with RunningCollector(config, ssl_context=server_tls_context(str(pki.cert), str(pki.key))) as collector:
+        run = run_suite(collector.url, tmp_path, ("--ca-cert", str(pki.ca), "--origin", origin, *AUTH_OPTIONS,
+                                                  "--profile", "websdk", "-k", "cross_origin"))
+    assert run.results is not None, run.output[-3000:]
+    cross = [c for c in run.results["cases"] if "CS-WEBSDK-CORS" in c["requirements"]]
+    assert cross and all(c["outcome"] == "PASS" for c in cross), run.summary()

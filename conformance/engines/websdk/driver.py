@@ -216,7 +216,7 @@ class Browser:
         origin = self.scenario_origin(scenario)
         context = self._browser.new_context(**self._context_options())
         try:
-            self._add_cookie(context)
+            self._add_cookie(context, origin if scenario.cross_origin else None)
             if not scenario.cross_origin:
                 self._route_page(context, origin)
             page = context.new_page()
@@ -241,12 +241,21 @@ class Browser:
         finally:
             context.close()
 
-    def _add_cookie(self, context: Any) -> None:
-        if self.cookie:
-            secure = self.endpoint.startswith("https:")
-            # A browser sends a cookie cross-site only when it is SameSite=None and Secure.
-            context.add_cookies([{"name": self.cookie[0], "value": self.cookie[1], "url": origin_of(self.endpoint),
-                                  "sameSite": "None" if secure else "Lax", "secure": secure}])
+    def _add_cookie(self, context: Any, cross_site_page: str | None = None) -> None:
+        """The auth cookie, held for the endpoint's host as a browser holds a login's cookie."""
+        if not self.cookie:
+            return
+        secure = self.endpoint.startswith("https:")
+        # A browser sends a cookie cross-site only when it is SameSite=None and Secure.
+        cookie = {"name": self.cookie[0], "value": self.cookie[1], "url": origin_of(self.endpoint),
+                  "sameSite": "None" if secure else "Lax", "secure": secure}
+        if secure and cross_site_page:
+            # A fresh context is an incognito profile, where Chromium blocks third-party
+            # cookies (as Safari and Firefox's strict mode do everywhere): only a cookie
+            # partitioned by the page's site (CHIPS) rides on its cross-site fetch. The
+            # collector gets the same Cookie header either way.
+            cookie["partitionKey"] = cross_site_page
+        context.add_cookies([cookie])
 
     def _route_page(self, context: Any, origin: str) -> None:
         """The same-origin page, through routing (it sends no preflight, so nothing is hidden)."""
