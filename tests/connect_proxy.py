@@ -3,7 +3,9 @@
 It answers ``CONNECT 127.0.0.1:PORT`` (loopback targets only, anything else gets 403)
 with 200 and then relays bytes both ways until either side closes. Every tunnel it
 opened is kept in ``tunnels`` (the authority asked for), so a test can check that the
-traffic went through it. Runs in background threads; ``with ConnectProxy() as proxy``
+traffic went through it. ``forward`` maps a port asked for to the port it really connects
+to, so a test can name an endpoint only the proxy reaches (nothing listens on the port
+in the URL: a client that goes around the proxy is refused). Runs in background threads; ``with ConnectProxy() as proxy``
 stops it and closes every socket it holds.
 """
 from __future__ import annotations
@@ -41,7 +43,8 @@ class _Tunnel(socketserver.BaseRequestHandler):
             client.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
             return
         try:
-            upstream = socket.create_connection((host.strip("[]"), int(port)), timeout=5)
+            real_port = self.server.forward.get(int(port), int(port))
+            upstream = socket.create_connection((host.strip("[]"), real_port), timeout=5)
         except OSError:
             client.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
             return
@@ -77,8 +80,9 @@ class _Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self) -> None:
+    def __init__(self, forward: dict[int, int] | None = None) -> None:
         super().__init__(("127.0.0.1", 0), _Tunnel)
+        self.forward = dict(forward or {})
         self.lock = threading.Lock()
         self.tunnels: list[str] = []
         self.upstreams: list[socket.socket] = []
@@ -92,8 +96,8 @@ class _Server(socketserver.ThreadingTCPServer):
 class ConnectProxy(ServedInThread):
     server: _Server
 
-    def __init__(self) -> None:
-        super().__init__(_Server(), name="connect-proxy")
+    def __init__(self, forward: dict[int, int] | None = None) -> None:
+        super().__init__(_Server(forward), name="connect-proxy")
 
     @property
     def url(self) -> str:

@@ -101,6 +101,20 @@ def test_curl_reads_its_own_write_out_into_the_result(tmp_path: Path) -> None:
     assert SECRET not in run.command and "--http1.1" in run.command
 
 
+def test_a_client_reads_no_proxy_of_its_own_from_the_environment(tmp_path: Path, monkeypatch) -> None:
+    """The suite hands its proxy to every client, or none: http_proxy in the environment
+    (which the suite ignores for an http endpoint) must not reach the client either."""
+    echo = program(tmp_path, """
+import json, os
+seen = sorted(k for k in os.environ if k.lower() in ("http_proxy", "https_proxy", "all_proxy"))
+print(json.dumps({"status": 200, "response_body": ",".join(seen)}))
+""")
+    for name in ("http_proxy", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    run = run_driver(echo, request(tmp_path), (SECRET,))
+    assert run.status == 200 and run.response_body == "", run.response_body
+
+
 def test_a_100_continue_is_no_final_answer() -> None:
     found = ClientProgram("curl", "curl 7.88.1", ("curl",))
     assert curl.translate({"http_code": 100, "errormsg": "Send failure"}, found)["status"] is None

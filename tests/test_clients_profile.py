@@ -12,6 +12,7 @@ the checks read the cases. The kill matrix's client mutants are in tests/kill/cl
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -151,6 +152,35 @@ def test_go_net_http_collector_passes_every_client(tmp_path: Path) -> None:
     with go_collector(tmp_path / "go", setup) as collector:
         run = clients_run(collector.url, tmp_path, "--sink", f"jsonl:{setup.store}", "--sink-wait", "2")
     assert_clients_pass(run, tmp_path / "report", https=False)
+
+
+def test_every_client_goes_through_the_runs_proxy(tmp_path: Path, certs: Certs) -> None:
+    """$HTTPS_PROXY makes the run's proxy, and every client is handed it, OkHttp too (which
+    reads no environment): the endpoint's port has nothing listening, and only the proxy
+    forwards it to the collector, so a client that goes around the proxy is refused and
+    fails. Node's fetch takes no proxy: its rows SKIP and say so."""
+    from conformance.collector.server import server_tls_context
+    from tests.connect_proxy import ConnectProxy
+    from tests.nginx_passthrough import free_port
+    config = CollectorConfig(app_ids=(APP_ID,), auth_cookie=COOKIE, db_path=str(tmp_path / "reference.sqlite3"))
+    with RunningCollector(config, ssl_context=server_tls_context(str(certs.cert), str(certs.key))) as collector:
+        unreachable = free_port()
+        with ConnectProxy(forward={unreachable: collector.port}) as proxy:
+            env = {k: v for k, v in os.environ.items() if k.lower() not in ("no_proxy", "http_proxy", "all_proxy")}
+            run = run_suite(f"https://127.0.0.1:{unreachable}/collect", tmp_path,
+                            (*CLIENTS_OPTIONS, *AUTH_OPTIONS, "--ca-cert", str(certs.ca), CLIENTS_MODULE),
+                            timeout=240, env={**env, "HTTPS_PROXY": proxy.url})
+            tunnels = proxy.tunnels
+    assert run.results is not None, "no results.json" + context(run)
+    assert not run.cases_with(["FAIL", "ERROR"]), context(run)
+    rows = client_rows(run)
+    present = present_clients()
+    proxied = [r for c, r in rows.items() if variant_of(c).split("-")[0] in present and "fetch" not in c]
+    assert proxied and all(r["outcome"] in ("PASS", "WARN") for r in proxied), \
+        [(r["case"], r["outcome"], r["message"]) for r in proxied]
+    fetch_rows = [r for c, r in rows.items() if variant_of(c).startswith("fetch")]
+    assert fetch_rows and all(r["outcome"] == "SKIP" and "takes no proxy" in r["message"] for r in fetch_rows), fetch_rows
+    assert len(tunnels) >= len(proxied) and set(tunnels) == {f"127.0.0.1:{unreachable}"}, tunnels
 
 
 def test_a_missing_client_skips_with_the_reason(tmp_path: Path, reference: RunningCollector) -> None:

@@ -206,6 +206,8 @@ def test_bad_arguments_are_exit_2_with_a_reason(driver: ClientProgram, body_file
     assert run.code == 2 and "--user-agent" in run.result["error"], run
     run = upload(driver, "http://127.0.0.1:9/collect", body_file.with_name("absent.json"))
     assert run.code == 2 and "no such file" in run.result["error"], run
+    run = upload(driver, "http://127.0.0.1:9/collect", body_file, "--proxy", "socks5://127.0.0.1:1080")
+    assert run.code == 2 and "--proxy must be http://HOST:PORT" in run.result["error"], run
 
 
 # --- https behind nginx with http2 -----------------------------------------------------------------

@@ -226,7 +226,18 @@ def client_request(target: Target, planned: Planned, body_file: Path, variant: V
                          connect_timeout=min(s.timeout, 5.0),
                          ca_cert=trusted_ca(target), insecure=bool(getattr(tls, "insecure", False)),
                          client_cert=getattr(tls, "client_cert", None), client_key=getattr(tls, "client_key", None),
-                         mode=variant.mode or None, user_agent=SDK_USER_AGENT if variant.sdk else None)
+                         mode=variant.mode or None, user_agent=SDK_USER_AGENT if variant.sdk else None,
+                         proxy=client_proxy(getattr(tls, "proxy", None)))
+
+
+def client_proxy(proxy: str | None) -> str | None:
+    """The run's proxy as every client takes it, http://host:port: the suite's own wire
+    sends no proxy credentials, so none go to the clients (nor into their logs)."""
+    if not proxy:
+        return None
+    parts = urlsplit(proxy if "://" in proxy else "http://" + proxy)
+    host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
+    return f"http://{host}:{parts.port or 80}"
 
 
 def run_client(program: ClientProgram, variant: Variant, request: ClientRequest, workdir: Path,

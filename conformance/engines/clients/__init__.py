@@ -14,10 +14,13 @@ curl's ``--write-out`` into the same result, so its reproduction command is plai
              [--header 'Name: value']...      # in order; Content-Type among them
              [--ca-cert PEM] [--insecure] [--client-cert PEM] [--client-key PEM]
              [--connect-timeout S] [--timeout S]
+             [--proxy http://HOST:PORT]        # the run's --proxy (or $HTTPS_PROXY): https through a CONNECT tunnel
              [--mode bare|sdk]                 # okhttp: the document's bare example, or as the Android SDK
              [--user-agent UA]                 # sdk mode: the SDK's own User-Agent
 
-The method is always POST. The cookie, when the run has one, is one of the --header lines
+A client's own proxy settings from the environment are taken away: it goes through the
+proxy the suite goes through, or none, whatever the client would read by itself (curl and
+requests read $HTTPS_PROXY, OkHttp and Node's fetch do not). The method is always POST. The cookie, when the run has one, is one of the --header lines
 (``cookie: name=value``), as the Android SDK sends it. A driver prints exactly one JSON
 object as its last line of standard output:
 

@@ -56,6 +56,8 @@ def arguments(program: ClientProgram, request: ClientRequest, http: str, out: Pa
         argv += ["--cert", request.client_cert]
     if request.client_key:
         argv += ["--key", request.client_key]
+    if request.proxy:
+        argv += ["--proxy", request.proxy]  # https through CONNECT, as the suite's wire goes
     argv += ["--connect-timeout", f"{request.connect_timeout:g}", "--max-time", f"{request.timeout:g}",
              "--output", str(out), "--dump-header", str(headers), "--write-out", "%{json}"]
     return argv

@@ -46,4 +46,6 @@ def unsupported(request: ClientRequest) -> str | None:
     """Why this client cannot send ``request`` as asked, or None."""
     if request.client_cert:
         return "Node's global fetch cannot present a client certificate (--client-cert)"
+    if request.proxy:
+        return f"Node's global fetch takes no proxy (the run goes through {request.proxy})"
     return None

@@ -22,6 +22,8 @@ from conformance.wire.exchange import redact, shell_word
 OUTPUT_CAP = 64 * 1024     # bytes of a client's output kept as evidence
 GRACE_S = 15.0             # beyond the request timeout: a JVM's start, Node's, Python's
 BAD_ARGUMENTS = 2          # the contract's exit code for arguments the driver refused
+# Taken from each client's environment: the suite hands its own proxy (--proxy) to all alike.
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class ClientRequest:
     client_key: str | None = None
     mode: str | None = None          # okhttp: bare | sdk
     user_agent: str | None = None    # sdk mode: the SDK's own User-Agent
+    proxy: str | None = None         # http://host:port, no credentials (the suite sends none either)
 
     def arguments(self) -> list[str]:
         """The contract's arguments, in its order."""
@@ -56,6 +59,8 @@ class ClientRequest:
             args += ["--mode", self.mode]
         if self.user_agent:
             args += ["--user-agent", self.user_agent]
+        if self.proxy:
+            args += ["--proxy", self.proxy]
         return args
 
 
@@ -133,8 +138,9 @@ def run_program(program: ClientProgram, argv: Sequence[str], timeout: float, sec
     command = reproduction(argv, extra, secrets)
     limit = timeout + GRACE_S
     started = time.monotonic()
+    environment = {k: v for k, v in os.environ.items() if k not in PROXY_VARIABLES}
     process = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, env={**os.environ, **extra}, start_new_session=True)
+                               stderr=subprocess.PIPE, env={**environment, **extra}, start_new_session=True)
     try:
         out, err = process.communicate(timeout=limit)
         code: int | None = process.returncode

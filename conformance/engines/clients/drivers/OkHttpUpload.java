@@ -18,6 +18,9 @@ import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintStream;
+import java.net.InetSocketAddress;
+import java.net.Proxy;
+import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -61,7 +64,7 @@ public final class OkHttpUpload {
     static final long SDK_CALL_TIMEOUT_MS = 15_000;
     static final String USAGE = "usage: OkHttpUpload --url URL --body-file PATH [--header 'Name: value']... "
             + "[--ca-cert PEM] [--insecure] [--client-cert PEM] [--client-key PEM] [--connect-timeout S] "
-            + "[--timeout S] [--mode bare|sdk] [--user-agent UA]";
+            + "[--timeout S] [--mode bare|sdk] [--user-agent UA] [--proxy http://HOST:PORT]";
 
     static final class BadArguments extends Exception {
         private static final long serialVersionUID = 1L;
@@ -80,6 +83,7 @@ public final class OkHttpUpload {
         Long timeoutMs;
         String mode = "bare";
         String userAgent;
+        String proxy;     // http://host:port: OkHttp tunnels https through it with CONNECT
     }
 
     public static void main(String[] argv) {
@@ -143,6 +147,7 @@ public final class OkHttpUpload {
                 case "--timeout": o.timeoutMs = seconds(arg, value); break;
                 case "--mode": o.mode = value; break;
                 case "--user-agent": o.userAgent = value; break;
+                case "--proxy": o.proxy = value; break;
                 default: throw new BadArguments("unknown argument " + arg);
             }
         }
@@ -191,7 +196,21 @@ public final class OkHttpUpload {
                             chain.request().newBuilder().header("User-Agent", userAgent).build()));
         }
         if (o.caCert != null || o.insecure || o.clientCert != null) configureTls(builder, o);
+        if (o.proxy != null) builder.proxy(proxy(o.proxy));
         return builder.build();
+    }
+
+    static Proxy proxy(String url) throws BadArguments {
+        URI uri;
+        try {
+            uri = new URI(url);
+        } catch (java.net.URISyntaxException e) {
+            throw new BadArguments("--proxy must be http://HOST:PORT, got '" + url + "'");
+        }
+        if (!"http".equals(uri.getScheme()) || uri.getHost() == null || uri.getPort() < 1)
+            throw new BadArguments("--proxy must be http://HOST:PORT, got '" + url + "'");
+        String host = uri.getHost().startsWith("[") ? uri.getHost().substring(1, uri.getHost().length() - 1) : uri.getHost();
+        return new Proxy(Proxy.Type.HTTP, new InetSocketAddress(host, uri.getPort()));
     }
 
     static void configureTls(OkHttpClient.Builder builder, Options o) throws BadArguments {

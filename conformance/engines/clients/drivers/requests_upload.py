@@ -36,6 +36,7 @@ def arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=10.0)
     parser.add_argument("--mode")
     parser.add_argument("--user-agent")
+    parser.add_argument("--proxy")
     args = parser.parse_args(argv)
     headers = {}
     for line in args.header:
@@ -74,8 +75,9 @@ def main(argv: list[str]) -> int:
     started = time.perf_counter()
     code = 0
     try:
+        proxies = {"http": args.proxy, "https": args.proxy} if args.proxy else None
         response = requests.request("POST", args.url, headers=args.headers, data=payload, verify=verify,
-                                    cert=cert, timeout=(args.connect_timeout, args.timeout))
+                                    cert=cert, timeout=(args.connect_timeout, args.timeout), proxies=proxies)
         result["status"] = response.status_code
         result["response_headers"] = list(response.headers.items())
         result["response_body"] = response.text[:BODY_KEPT]

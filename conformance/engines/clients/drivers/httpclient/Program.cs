@@ -9,6 +9,7 @@ using System.Text.Json;
 var headers = new List<(string Name, string Value)>();
 string? url = null, bodyFile = null, caCert = null, clientCert = null, clientKey = null;
 bool insecure = false;
+string? proxy = null;
 double timeout = 10, connectTimeout = 5;
 for (int i = 0; i < args.Length; i++)
 {
@@ -27,6 +28,7 @@ for (int i = 0; i < args.Length; i++)
         case "--client-cert": clientCert = Next(); break;
         case "--client-key": clientKey = Next(); break;
         case "--insecure": insecure = true; break;
+        case "--proxy": proxy = Next(); break;
         case "--timeout": timeout = double.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture); break;
         case "--connect-timeout": connectTimeout = double.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture); break;
         case "--mode": case "--user-agent": Next(); break;  // OkHttp's options: nothing to do here
@@ -36,6 +38,9 @@ for (int i = 0; i < args.Length; i++)
 if (url is null || bodyFile is null) Usage("--url and --body-file are required");
 
 var handler = new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(connectTimeout) };
+// The suite's proxy or none: HttpClient's own default reads $HTTPS_PROXY, which the suite takes away.
+handler.UseProxy = proxy is not null;
+if (proxy is not null) handler.Proxy = new System.Net.WebProxy(new Uri(proxy));
 if (insecure)
 {
     handler.SslOptions.RemoteCertificateValidationCallback = (_, _, _, _) => true;
