@@ -83,6 +83,19 @@ def test_nginx_passthrough_passes_with_the_real_web_sdk(sdk: websdk.Installed, t
     assert cross and all(c["outcome"] == "PASS" for c in cross), run.summary()
 
 
+def test_an_ipv6_origin_gets_its_page_and_passes(sdk: websdk.Installed, tmp_path: Path) -> None:
+    """An IPv6 literal --origin: Chromium's host-resolver rule maps [::1]:8124 to the page
+    server too, and the collector's preflight answer for that origin is what it judges."""
+    origin = "http://[::1]:8124"
+    config = CollectorConfig(app_ids=(APP_ID,), allow_origins=(origin,), db_path=str(tmp_path / "c.sqlite3"))
+    with RunningCollector(config) as collector:
+        run = run_suite(collector.url, tmp_path, ("--origin", origin, "--profile", "websdk", "-k", "cross_origin"),
+                        quick=False)
+    assert run.results is not None, run.output[-3000:]
+    cross = [c for c in run.cases if "CS-WEBSDK-CORS" in c["requirements"]]
+    assert cross and all(c["outcome"] == "PASS" for c in cross), run.summary()
+
+
 EVIDENCE = {  # what the failure must show of the SDK's view
     "websdk_ok_as_204": "-> 204",
     "websdk_cors_wildcard": "wildcard",
