@@ -115,6 +115,20 @@ print(json.dumps({"status": 200, "response_body": ",".join(seen)}))
     assert run.status == 200 and run.response_body == "", run.response_body
 
 
+@pytest.mark.parametrize("given, handed", [
+    ("http://127.0.0.1:3128", "http://127.0.0.1:3128"),
+    ("http://user:pass@proxy.example", "http://proxy.example:8080"),  # no credentials; the wire's port
+    ("127.0.0.1:3128", "http://127.0.0.1:3128"),
+    ("http://[::1]:3128", "http://[::1]:3128"),
+])
+def test_the_clients_get_the_proxy_where_the_suites_wire_connects(given: str, handed: str) -> None:
+    from conformance.cases.clients import client_proxy
+    from conformance.wire.tls import proxy_address
+    assert client_proxy(given) == handed
+    host, port = proxy_address(given)
+    assert handed.endswith(f"{host}:{port}") or handed.endswith(f"[{host}]:{port}")
+
+
 def test_a_100_continue_is_no_final_answer() -> None:
     found = ClientProgram("curl", "curl 7.88.1", ("curl",))
     assert curl.translate({"http_code": 100, "errormsg": "Send failure"}, found)["status"] is None

@@ -40,6 +40,7 @@ from conformance.failures import ClientRequestFailed, CouldNotJudge
 from conformance.strategies import batch_of_size, encode_base64_gzip
 from conformance.target import JSON_CONTENT_TYPE, Target
 from conformance.wire.exchange import EvidenceBuilder, Exchange
+from conformance.wire.tls import proxy_address
 
 LIMIT, SURE_TO_FIT = 1_048_576, 1_000_000
 OBSERVED, READABLE = "CS-CLIENTS-OBSERVED", "CS-CLIENTS-413-READABLE"
@@ -231,13 +232,13 @@ def client_request(target: Target, planned: Planned, body_file: Path, variant: V
 
 
 def client_proxy(proxy: str | None) -> str | None:
-    """The run's proxy as every client takes it, http://host:port: the suite's own wire
-    sends no proxy credentials, so none go to the clients (nor into their logs)."""
+    """The run's proxy as every client takes it, http://host:port, at the address the
+    suite's own wire uses: it sends no proxy credentials, so none go to the clients (nor
+    into their logs)."""
     if not proxy:
         return None
-    parts = urlsplit(proxy if "://" in proxy else "http://" + proxy)
-    host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
-    return f"http://{host}:{parts.port or 80}"
+    host, port = proxy_address(proxy)
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def run_client(program: ClientProgram, variant: Variant, request: ClientRequest, workdir: Path,

@@ -398,15 +398,21 @@ def open_socket(host: str, port: int, timeout: float, options: TLSOptions | None
         raise
 
 
-def _proxy_tunnel(proxy: str, host: str, port: int, deadline: float) -> socket.socket:
-    """An HTTP CONNECT tunnel to host:port through ``proxy`` (http://HOST:PORT)."""
-    from urllib.parse import urlsplit
+DEFAULT_PROXY_PORT = 8080
 
+
+def proxy_address(proxy: str) -> tuple[str, int]:
+    """(host, port) of an http://HOST[:PORT] proxy (HOST:PORT alone too), port 8080 when it
+    names none: where the suite's wire and the clients profile's programs connect alike."""
     parts = urlsplit(proxy if "://" in proxy else "http://" + proxy)
     if parts.scheme != "http" or not parts.hostname:
         raise OSError(f"unsupported proxy {proxy!r}: only http://HOST:PORT (CONNECT) is supported")
-    sock = socket.create_connection((parts.hostname, parts.port or 8080),
-                                    timeout=max(deadline - time.monotonic(), 0.001))
+    return parts.hostname, parts.port or DEFAULT_PROXY_PORT
+
+
+def _proxy_tunnel(proxy: str, host: str, port: int, deadline: float) -> socket.socket:
+    """An HTTP CONNECT tunnel to host:port through ``proxy`` (http://HOST:PORT)."""
+    sock = socket.create_connection(proxy_address(proxy), timeout=max(deadline - time.monotonic(), 0.001))
     try:
         authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         sock.sendall(f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n".encode("ascii"))
