@@ -36,6 +36,8 @@ if TYPE_CHECKING:  # pragma: no cover
 EMBEDDED_APP_ID = "shop_dev"
 EMBEDDED_ORIGIN = "https://shop.example"
 EMBEDDED_NETWORK_SECONDS = 3.0
+# The profiles the embedded run adds by itself, each with its --no-PROFILE to leave it out.
+ADDED_BY_EMBEDDED = ("network", "clients")
 # The reference collector keeps each decoded event as JSON text in its events table.
 REFERENCE_SINK_QUERY = "SELECT json FROM events"
 
@@ -142,12 +144,10 @@ def _target(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
     if args.endpoint:
         if not args.app_id:
             raise SystemExit("certify: --app-id is required with --endpoint")
-        if getattr(args, "no_network", False):
-            raise SystemExit("certify: --no-network is for the embedded collector; with --endpoint, "
-                             "the network profile runs only when --profile network asks for it")
-        if getattr(args, "no_clients", False):
-            raise SystemExit("certify: --no-clients is for the embedded collector; with --endpoint, "
-                             "the clients profile runs only when --profile clients asks for it")
+        for profile in ADDED_BY_EMBEDDED:
+            if getattr(args, f"no_{profile}", False):
+                raise SystemExit(f"certify: --no-{profile} is for the embedded collector; with --endpoint, "
+                                 f"the {profile} profile runs only when --profile {profile} asks for it")
         _check(parse_endpoint, args.endpoint)
         _check(parse_cookie, args.auth_cookie)
         yield args.endpoint, args.app_id
@@ -166,7 +166,8 @@ def _target(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
     args.origin = args.origin or EMBEDDED_ORIGIN
     app_id = args.app_id or EMBEDDED_APP_ID
     _check(parse_cookie, args.auth_cookie)
-    if "clients" not in args.profile and not getattr(args, "no_clients", False):  # after the checks: a bad option is the only line it prints
+    # After the checks: a bad option is the only line it prints.
+    if "clients" not in args.profile and not getattr(args, "no_clients", False):
         args.profile = sorted(set(args.profile) | _present_clients())
     with tempfile.TemporaryDirectory(prefix="clickstream-reference-") as tmp:
         db_path = os.path.join(tmp, "collector.sqlite3")
